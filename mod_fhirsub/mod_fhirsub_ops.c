@@ -1,0 +1,295 @@
+#include <string.h>
+#include <apr_strings.h>
+#include <httpd.h>
+#include <http_log.h>
+#include <http_protocol.h>
+
+#include "fs_id.h"
+#include "fs_json.h"
+#include "fs_opdef.h"
+#include "fs_params.h"
+#include "fs_status.h"
+#include "fs_time.h"
+#include "fs_token.h"
+#include "mod_fhirsub_http.h"
+#include "mod_fhirsub_subscription.h"
+#include "mod_fhirsub_ops.h"
+
+APLOG_USE_MODULE(fhirsub);
+
+/* Most subscriptions one token may cover: keeps tokens (and bind work) bounded. */
+#define FHIRSUB_TOKEN_MAX_SUBS 100
+
+static void add_param(json_object *params, const char *name, const char *vkey,
+                      const char *value)
+{
+    json_object *param = json_object_new_object();
+    fs_json_add_str(param, "name", name);
+    fs_json_add_str(param, vkey, value);
+    json_object_array_add(params, param);
+}
+
+/* ---- $get-ws-binding-token ---------------------------------------------- */
+
+/* The ids asked for: the URL's at instance level, else `id` (and the older `ids`). */
+static apr_status_t token_ids(fhirsub_req *q, fs_params_t *pp, apr_array_header_t **pids,
+                              const char **perr)
+{
+    static const char *const allowed[] = { "id", "ids", NULL };
+    apr_array_header_t *older = NULL;
+    apr_status_t rv;
+
+    if (APR_SUCCESS != (rv = fs_params_check(pp, allowed, perr))) return rv;
+    if (q->id) {
+        /* At instance level the `id` parameter is ignored, as the definition says. */
+        *pids = apr_array_make(q->r->pool, 1, sizeof(const char *));
+        APR_ARRAY_PUSH(*pids, const char *) = q->id;
+        return APR_SUCCESS;
+    }
+    if (APR_SUCCESS != (rv = fs_params_values_split(pids, pp, q->r->pool, "id", perr))
+        || APR_SUCCESS != (rv = fs_params_values_split(&older, pp, q->r->pool, "ids",
+                                                       perr))) {
+        return rv;
+    }
+    apr_array_cat(*pids, older);
+    return APR_SUCCESS;
+}
+
+/* Check each named subscription; answers and returns NULL on the first problem. */
+static apr_array_header_t *token_subs_named(fhirsub_req *q, fs_store_t *store,
+                                            apr_array_header_t *ids, int *pdone)
+{
+    apr_array_header_t *subs = apr_array_make(q->r->pool, ids->nelts, sizeof(fs_sub_t *));
+    int i, j;
+
+    for (i = 0; i < ids->nelts; ++i) {
+        const char *id = APR_ARRAY_IDX(ids, i, const char *);
+        fs_sub_t *sub;
+        int dup = 0;
+        for (j = 0; j < subs->nelts; ++j) {
+            dup |= !strcmp(APR_ARRAY_IDX(subs, j, fs_sub_t *)->id, id);
+        }
+        if (dup) continue;
+        if (!(sub = fhirsub_sub_load_owned(q, store, id, pdone))) return NULL;
+        if (strcmp(sub->channel_type, "websocket")) {
+            *pdone = fhirsub_send_error(q->r, HTTP_BAD_REQUEST, "invalid", "Subscription/%s "
+                                        "does not use the websocket channel", id);
+            return NULL;
+        }
+        if (!strcmp(fs_sub_effective_status(sub, q->now), "off")) {
+            *pdone = fhirsub_send_error(q->r, HTTP_BAD_REQUEST, "business-rule",
+                                        "Subscription/%s is off", id);
+            return NULL;
+        }
+        APR_ARRAY_PUSH(subs, fs_sub_t *) = sub;
+    }
+    return subs;
+}
+
+/* No ids: every websocket subscription of the caller that is not off. */
+static apr_array_header_t *token_subs_all(fhirsub_req *q, fs_store_t *store, int *pdone)
+{
+    apr_array_header_t *all, *subs;
+    int i;
+
+    if (APR_SUCCESS != fs_store_sub_list_owner(store, q->r->pool, q->user, &all)) {
+        *pdone = fhirsub_send_error(q->r, HTTP_SERVICE_UNAVAILABLE, "transient",
+                                    "reading Subscriptions failed; retry later");
+        return NULL;
+    }
+    subs = apr_array_make(q->r->pool, all->nelts, sizeof(fs_sub_t *));
+    for (i = 0; i < all->nelts; ++i) {
+        fs_sub_t *sub = APR_ARRAY_IDX(all, i, fs_sub_t *);
+        if (!strcmp(sub->channel_type, "websocket")
+            && strcmp(fs_sub_effective_status(sub, q->now), "off")) {
+            APR_ARRAY_PUSH(subs, fs_sub_t *) = sub;
+        }
+    }
+    if (subs->nelts == 0) {
+        *pdone = fhirsub_send_error(q->r, HTTP_NOT_FOUND, "not-found", "no active "
+                                    "websocket Subscription for this user; create one first");
+        return NULL;
+    }
+    return subs;
+}
+
+static int send_token(fhirsub_req *q, const char *token, const fs_grant_t *g)
+{
+    json_object *out = fs_json_pool_own(q->r->pool, json_object_new_object());
+    json_object *params = json_object_new_array();
+    int i;
+
+    fs_json_add_str(out, "resourceType", "Parameters");
+    add_param(params, "token", "valueString", token);
+    add_param(params, "expiration", "valueDateTime", fs_time_instant(q->r->pool, g->expires));
+    for (i = 0; i < g->sub_ids->nelts; ++i) {
+        add_param(params, "subscription", "valueString",
+                  APR_ARRAY_IDX(g->sub_ids, i, const char *));
+    }
+    add_param(params, "websocket-url", "valueUrl", q->conf->ws_url);
+    json_object_object_add(out, "parameter", params);
+    /* A bearer credential: never cache it anywhere. */
+    apr_table_setn(q->r->headers_out, "Cache-Control", "no-store");
+    return fhirsub_send_json(q->r, HTTP_OK, out);
+}
+
+static int issue_token(fhirsub_req *q, fs_store_t *store, apr_array_header_t *subs)
+{
+    fs_token_claims_t claims;
+    fs_grant_t grant;
+    const char *token = NULL;
+    int i;
+
+    memset(&grant, 0, sizeof(grant));
+    if (APR_SUCCESS != fs_id_new(&grant.id, q->r->pool)) {
+        return fhirsub_send_error(q->r, HTTP_INTERNAL_SERVER_ERROR, "exception",
+                                  "no random source for a token id");
+    }
+    grant.owner = q->user;
+    grant.issued = q->now;
+    grant.expires = q->now + fhirsub_conf_token_lifetime(q->conf);
+    grant.sub_ids = apr_array_make(q->r->pool, subs->nelts, sizeof(const char *));
+    for (i = 0; i < subs->nelts; ++i) {
+        APR_ARRAY_PUSH(grant.sub_ids, const char *) = APR_ARRAY_IDX(subs, i, fs_sub_t *)->id;
+    }
+    claims.jti = grant.id;
+    claims.user = grant.owner;
+    claims.subscription_ids = grant.sub_ids;
+    claims.issued = grant.issued;
+    claims.expires = grant.expires;
+    if (APR_SUCCESS != fs_token_mint(&token, q->r->pool, q->conf->key, &claims)) {
+        return fhirsub_send_error(q->r, HTTP_INTERNAL_SERVER_ERROR, "exception",
+                                  "the binding token could not be signed");
+    }
+    if (APR_SUCCESS != fs_store_grant_insert(store, q->r->pool, &grant)) {
+        return fhirsub_send_error(q->r, HTTP_SERVICE_UNAVAILABLE, "transient",
+                                  "recording the token failed; retry later");
+    }
+    /* The grant id only: the token itself never reaches a log. */
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, APLOGNO(10640)
+                  "binding token %s issued to %s for %d subscription(s)", grant.id,
+                  grant.owner, grant.sub_ids->nelts);
+    return send_token(q, token, &grant);
+}
+
+static int get_ws_binding_token(fhirsub_req *q, fs_store_t *store, fs_params_t *pp)
+{
+    apr_array_header_t *ids = NULL, *subs;
+    const char *err = NULL;
+    int done = OK;
+
+    if (!q->conf->ws_url || !q->conf->key) {
+        return fhirsub_send_error(q->r, HTTP_BAD_REQUEST, "invalid",
+                                  "WebSocket subscriptions not enabled for this endpoint");
+    }
+    if (APR_SUCCESS != token_ids(q, pp, &ids, &err)) {
+        return fhirsub_send_error(q->r, HTTP_BAD_REQUEST, "invalid", "%s", err);
+    }
+    subs = ids->nelts ? token_subs_named(q, store, ids, &done)
+                      : token_subs_all(q, store, &done);
+    if (!subs) return done;
+    if (subs->nelts > FHIRSUB_TOKEN_MAX_SUBS) {
+        return fhirsub_send_error(q->r, HTTP_BAD_REQUEST, "too-costly", "one token covers "
+                                  "at most %d subscriptions", FHIRSUB_TOKEN_MAX_SUBS);
+    }
+    return issue_token(q, store, subs);
+}
+
+/* ---- $status ------------------------------------------------------------- */
+
+static apr_status_t status_filters(fhirsub_req *q, fs_params_t *pp, apr_array_header_t **pids,
+                                   apr_array_header_t **pstatuses, const char **perr)
+{
+    static const char *const allowed[] = { "id", "status", NULL };
+    apr_status_t rv;
+    int i;
+
+    if (APR_SUCCESS != (rv = fs_params_check(pp, allowed, perr))
+        || APR_SUCCESS != (rv = fs_params_values_split(pids, pp, q->r->pool, "id", perr))
+        || APR_SUCCESS != (rv = fs_params_values_split(pstatuses, pp, q->r->pool, "status",
+                                                       perr))) {
+        return rv;
+    }
+    for (i = 0; i < (*pstatuses)->nelts; ++i) {
+        const char *code = APR_ARRAY_IDX(*pstatuses, i, const char *);
+        if (!fs_fhir_status_code_valid(q->version, code)) {
+            *perr = apr_psprintf(q->r->pool, "status '%s' is not a Subscription status code",
+                                 code);
+            return APR_EINVAL;
+        }
+    }
+    return APR_SUCCESS;
+}
+
+static int in_list(apr_array_header_t *list, const char *value)
+{
+    int i;
+    if (list->nelts == 0) return 1;
+    for (i = 0; i < list->nelts; ++i) {
+        if (!strcmp(APR_ARRAY_IDX(list, i, const char *), value)) return 1;
+    }
+    return 0;
+}
+
+static int status_op(fhirsub_req *q, fs_store_t *store, fs_params_t *pp)
+{
+    apr_array_header_t *ids = NULL, *statuses = NULL, *subs, *chosen;
+    const char *err = NULL;
+    int done = OK, i;
+
+    if (APR_SUCCESS != status_filters(q, pp, &ids, &statuses, &err)) {
+        return fhirsub_send_error(q->r, HTTP_BAD_REQUEST, "invalid", "%s", err);
+    }
+    if (q->id) {
+        /* Instance level: id and status parameters are ignored, as defined. */
+        fs_sub_t *sub = fhirsub_sub_load_owned(q, store, q->id, &done);
+        if (!sub) return done;
+        chosen = apr_array_make(q->r->pool, 1, sizeof(fs_sub_t *));
+        APR_ARRAY_PUSH(chosen, fs_sub_t *) = sub;
+    }
+    else {
+        if (APR_SUCCESS != fs_store_sub_list_owner(store, q->r->pool, q->user, &subs)) {
+            return fhirsub_send_error(q->r, HTTP_SERVICE_UNAVAILABLE, "transient",
+                                      "reading Subscriptions failed; retry later");
+        }
+        chosen = apr_array_make(q->r->pool, subs->nelts, sizeof(fs_sub_t *));
+        for (i = 0; i < subs->nelts; ++i) {
+            fs_sub_t *sub = APR_ARRAY_IDX(subs, i, fs_sub_t *);
+            if (in_list(ids, sub->id) && in_list(statuses,
+                                                 fs_sub_effective_status(sub, q->now))) {
+                APR_ARRAY_PUSH(chosen, fs_sub_t *) = sub;
+            }
+        }
+    }
+    return fhirsub_send_json(q->r, HTTP_OK, fs_json_pool_own(q->r->pool,
+                             fs_status_searchset(q->r->pool, q->version, chosen, q->now)));
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+int fhirsub_ops_handle(fhirsub_req *q)
+{
+    fs_params_t *pp = NULL;
+    fs_store_t *store;
+    int done = OK;
+
+    if (!strcmp(q->op, FS_OP_EVENTS)) {
+        return fhirsub_send_error(q->r, HTTP_NOT_IMPLEMENTED, "not-supported",
+                                  "$events is not available yet on this server");
+    }
+    if (strcmp(q->op, FS_OP_GET_WS_BINDING_TOKEN) && strcmp(q->op, FS_OP_STATUS)) {
+        return fhirsub_send_error(q->r, HTTP_NOT_FOUND, "not-supported", "operation $%s is "
+                                  "not supported on Subscription", q->op);
+    }
+    if (q->r->method_number != M_GET && q->r->method_number != M_POST) {
+        return fhirsub_send_error(q->r, HTTP_METHOD_NOT_ALLOWED, "not-supported",
+                                  "$%s takes GET or POST", q->op);
+    }
+    if (!fhirsub_req_user(q, &done)
+        || APR_SUCCESS != fhirsub_read_params(q->r, q->conf, &pp, &done)
+        || !(store = fhirsub_req_store(q, &done))) {
+        return done;
+    }
+    if (!strcmp(q->op, FS_OP_STATUS)) return status_op(q, store, pp);
+    return get_ws_binding_token(q, store, pp);
+}

@@ -1,0 +1,95 @@
+#include <string.h>
+#include <apr_strings.h>
+#include <httpd.h>
+#include <http_protocol.h>
+
+#include "fs_opdef.h"
+#include "mod_fhirsub_http.h"
+#include "mod_fhirsub_store.h"
+#include "mod_fhirsub_route.h"
+
+/* The path below the base ("" for the base itself), or NULL when r is not under it. */
+static const char *relative_path(request_rec *r, const char *base)
+{
+    apr_size_t n = strlen(base);
+    const char *uri = r->uri;
+
+    while (n > 0 && base[n - 1] == '/') --n;
+    if (strncmp(uri, base, n)) return NULL;
+    uri += n;
+    if (*uri && *uri != '/') return NULL;
+    while (*uri == '/') ++uri;
+    return uri;
+}
+
+static int is_our_opdef(const fhirsub_dir_conf *c, const char *id)
+{
+    const char *const *ids = fs_opdef_ids(fhirsub_conf_version(c));
+    for (; *ids; ++ids) {
+        if (!strcmp(*ids, id)) return 1;
+    }
+    return 0;
+}
+
+static fhirsub_endpoint_t route_instance(char **parts, int n, const char **pid,
+                                         const char **pop, const char **pvid)
+{
+    *pid = parts[1];
+    if (n == 2) return FHIRSUB_EP_INSTANCE;
+    if (n == 3 && parts[2][0] == '$' && parts[2][1]) {
+        *pop = parts[2] + 1;
+        return FHIRSUB_EP_INSTANCE_OP;
+    }
+    if (n == 4 && !strcmp(parts[2], "_history")) {
+        *pvid = parts[3];
+        return FHIRSUB_EP_VREAD;
+    }
+    return FHIRSUB_EP_BAD;
+}
+
+fhirsub_endpoint_t fhirsub_route(request_rec *r, const fhirsub_dir_conf *c,
+                                 const char **pid, const char **pop, const char **pvid)
+{
+    const char *rel = relative_path(r, c->base_path);
+    char *parts[5], *state = NULL, *copy, *tok;
+    int n = 0;
+
+    *pid = *pop = *pvid = NULL;
+    if (!rel) return FHIRSUB_EP_NONE;
+    copy = apr_pstrdup(r->pool, rel);
+    for (tok = apr_strtok(copy, "/", &state); tok; tok = apr_strtok(NULL, "/", &state)) {
+        if (n == 5) return parts[0] && !strcmp(parts[0], "Subscription")
+                           ? FHIRSUB_EP_BAD : FHIRSUB_EP_NONE;
+        parts[n++] = tok;
+    }
+    if (n == 1 && !strcmp(parts[0], "metadata")) return FHIRSUB_EP_METADATA;
+    if (n == 2 && !strcmp(parts[0], "OperationDefinition") && is_our_opdef(c, parts[1])) {
+        *pid = parts[1];
+        return FHIRSUB_EP_OPDEF;
+    }
+    if (n == 0 || strcmp(parts[0], "Subscription")) return FHIRSUB_EP_NONE;
+    if (n == 1) return FHIRSUB_EP_TYPE;
+    if (n == 2 && parts[1][0] == '$' && parts[1][1]) {
+        *pop = parts[1] + 1;
+        return FHIRSUB_EP_TYPE_OP;
+    }
+    if (n == 2 && !strcmp(parts[1], "_search")) return FHIRSUB_EP_TYPE;
+    return route_instance(parts, n, pid, pop, pvid);
+}
+
+fs_store_t *fhirsub_req_store(fhirsub_req *q, int *pdone)
+{
+    fs_store_t *store = fhirsub_store_acquire(q->r);
+    if (!store) {
+        apr_table_setn(q->r->err_headers_out, "Retry-After", "5");
+        *pdone = fhirsub_send_error(q->r, HTTP_SERVICE_UNAVAILABLE, "transient",
+                                    "the subscription database is unavailable; retry later");
+    }
+    return store;
+}
+
+const char *fhirsub_req_user(fhirsub_req *q, int *pdone)
+{
+    if (!q->user) q->user = fhirsub_principal(q->r, q->conf, pdone);
+    return q->user;
+}

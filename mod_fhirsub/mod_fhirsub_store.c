@@ -1,0 +1,121 @@
+#include <string.h>
+#include <apr_optional.h>
+#include <apr_optional_hooks.h>
+#include <apr_thread_mutex.h>
+#include <httpd.h>
+#include <http_log.h>
+#include <apr_dbd.h>
+#include <mod_dbd.h>
+#include <sqlite3.h>
+
+#include "mod_fhirsub_store.h"
+
+APLOG_USE_MODULE(fhirsub);
+
+/* How long an SQLite writer waits for the lock before the driver's own retries. */
+#define FHIRSUB_SQLITE_BUSY_MS 5000
+
+static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire;
+static apr_thread_mutex_t *migrate_mutex;
+static int service_enabled;          /* some location has FhirSub On */
+static volatile int schema_ready;    /* this process saw the current schema */
+
+void fhirsub_store_enable(void)
+{
+    service_enabled = 1;
+}
+
+void fhirsub_store_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+    if (APR_SUCCESS != apr_thread_mutex_create(&migrate_mutex, APR_THREAD_MUTEX_DEFAULT,
+                                               pchild)) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(10620)
+                     "cannot create the schema mutex");
+    }
+}
+
+/* SQLite: wait for the write lock instead of failing, and use WAL so readers never
+ * block the writer (set through the native handle: DBDInitSQL stops at PRAGMAs). */
+static void tune_sqlite(apr_pool_t *p, dbd_cfg_t *cfg, ap_dbd_t *dbd)
+{
+    sqlite3 *db = apr_dbd_native_handle(dbd->driver, dbd->handle);
+    char *err = NULL;
+    (void)p;
+    if (!db) return;
+    sqlite3_busy_timeout(db, FHIRSUB_SQLITE_BUSY_MS);
+    if (SQLITE_OK != sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, &err)) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cfg->server, APLOGNO(10623)
+                     "cannot switch SQLite to WAL: %s", err ? err : "?");
+        sqlite3_free(err);
+    }
+}
+
+static apr_status_t migrate_once(apr_pool_t *p, dbd_cfg_t *cfg, fs_store_t *store)
+{
+    const char *err = NULL;
+    apr_status_t rv = APR_SUCCESS;
+
+    if (schema_ready) return APR_SUCCESS;
+    if (migrate_mutex) apr_thread_mutex_lock(migrate_mutex);
+    if (!schema_ready) {
+        if (APR_SUCCESS == (rv = fs_store_migrate(store, p, &err))) {
+            schema_ready = 1;
+        }
+        else {
+            ap_log_error(APLOG_MARK, APLOG_ERR, rv, cfg->server, APLOGNO(10621)
+                         "database schema setup failed: %s", err ? err : "unknown");
+        }
+    }
+    if (migrate_mutex) apr_thread_mutex_unlock(migrate_mutex);
+    return rv;
+}
+
+static apr_status_t post_connect(apr_pool_t *p, dbd_cfg_t *cfg, ap_dbd_t *dbd)
+{
+    fs_store_t store;
+    const char *err = NULL;
+    apr_status_t rv;
+
+    if (!service_enabled) return APR_SUCCESS;
+    if (!strcmp(apr_dbd_name(dbd->driver), "sqlite3")) tune_sqlite(p, cfg, dbd);
+    memset(&store, 0, sizeof(store));
+    store.driver = dbd->driver;
+    store.handle = dbd->handle;
+    store.prepared = dbd->prepared;
+    if (APR_SUCCESS != (rv = migrate_once(p, cfg, &store))) return rv;
+    if (APR_SUCCESS != (rv = fs_store_prepare_all(&store, p, &err))) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, cfg->server, APLOGNO(10624)
+                     "cannot prepare the mod_fhirsub statements: %s", err);
+    }
+    return rv;
+}
+
+void fhirsub_store_register_hooks(void)
+{
+    APR_OPTIONAL_HOOK(dbd, post_connect, post_connect, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+fs_store_t *fhirsub_store_acquire(request_rec *r)
+{
+    ap_dbd_t *dbd;
+    fs_store_t *store;
+
+    if (!dbd_acquire || !(dbd = dbd_acquire(r))) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10622)
+                      "no database connection from mod_dbd (check DBDriver/DBDParams "
+                      "and that the database is reachable and writable)");
+        return NULL;
+    }
+    if (!apr_hash_get(dbd->prepared, fs_store_statements[0].label, APR_HASH_KEY_STRING)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10625)
+                      "this database connection has no mod_fhirsub statements "
+                      "(schema setup failed when it was opened, see earlier errors)");
+        return NULL;
+    }
+    store = apr_pcalloc(r->pool, sizeof(*store));
+    store->driver = dbd->driver;
+    store->handle = dbd->handle;
+    store->prepared = dbd->prepared;
+    return store;
+}

@@ -1,0 +1,27 @@
+/* mod_fhirsub_store: the core store on mod_dbd's pooled connections.
+ *
+ * Statements are prepared once per connection, in mod_dbd's post_connect hook, right
+ * after the schema has been created or migrated on it. Preparing them through
+ * ap_dbd_prepare at config time would make every new connection fail while the
+ * tables do not exist yet (sqlite3 and pgsql both check tables when preparing), and
+ * preparing at request time fails on the second use of a label. */
+#ifndef MOD_FHIRSUB_STORE_H
+#define MOD_FHIRSUB_STORE_H
+
+#include <httpd.h>
+
+#include "fs_store.h"
+
+/* Register the mod_dbd post_connect hook. */
+void fhirsub_store_register_hooks(void);
+
+/* Remember that some location serves subscriptions (only then do we touch mod_dbd
+ * connections) and set up process-wide state; from post_config / child_init. */
+void fhirsub_store_enable(void);
+void fhirsub_store_child_init(apr_pool_t *pchild, server_rec *s);
+
+/* A store on the request's pooled connection. NULL when the database is unavailable
+ * (logged; the caller answers 503). */
+fs_store_t *fhirsub_store_acquire(request_rec *r);
+
+#endif

@@ -1,0 +1,556 @@
+#include <string.h>
+#include <apr_strings.h>
+
+#include "fs_log.h"
+#include "fs_time.h"
+#include "fs_store.h"
+
+/* ---- schema -------------------------------------------------------------
+ * Types and syntax common to SQLite 3 and PostgreSQL. Times are epoch
+ * milliseconds in BIGINT columns; 0 stands for "none" so no column is NULL
+ * (the two drivers report NULL differently). */
+
+static const char *const schema_bootstrap =
+    "CREATE TABLE IF NOT EXISTS fhirsub_schema ("
+    " id INTEGER PRIMARY KEY, version INTEGER NOT NULL, updated_ms BIGINT NOT NULL)";
+
+static const char *const schema_v1[] = {
+    "CREATE TABLE IF NOT EXISTS fhirsub_subscription ("
+    " id VARCHAR(64) PRIMARY KEY,"
+    " owner TEXT NOT NULL,"
+    " status VARCHAR(20) NOT NULL,"
+    " channel_type VARCHAR(40) NOT NULL,"
+    " shape INTEGER NOT NULL,"
+    " topic TEXT NOT NULL,"
+    " criteria TEXT NOT NULL,"
+    " filters TEXT NOT NULL,"
+    " content VARCHAR(20) NOT NULL,"
+    " content_type TEXT NOT NULL,"
+    " heartbeat_period BIGINT NOT NULL,"
+    " timeout BIGINT NOT NULL,"
+    " max_count BIGINT NOT NULL,"
+    " end_ms BIGINT NOT NULL,"
+    " base_url TEXT NOT NULL,"
+    " events_since_start BIGINT NOT NULL,"
+    " last_delivery_ms BIGINT NOT NULL,"
+    " error TEXT NOT NULL,"
+    " version_id BIGINT NOT NULL,"
+    " created_ms BIGINT NOT NULL,"
+    " updated_ms BIGINT NOT NULL,"
+    " last_bound_ms BIGINT NOT NULL,"
+    " resource TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS fhirsub_subscription_owner"
+    " ON fhirsub_subscription (owner)",
+    "CREATE INDEX IF NOT EXISTS fhirsub_subscription_topic"
+    " ON fhirsub_subscription (topic, status)",
+    "CREATE TABLE IF NOT EXISTS fhirsub_grant ("
+    " id VARCHAR(64) PRIMARY KEY,"
+    " owner TEXT NOT NULL,"
+    " issued_ms BIGINT NOT NULL,"
+    " expires_ms BIGINT NOT NULL,"
+    " revoked_ms BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS fhirsub_grant_owner ON fhirsub_grant (owner)",
+    "CREATE INDEX IF NOT EXISTS fhirsub_grant_expires ON fhirsub_grant (expires_ms)",
+    "CREATE TABLE IF NOT EXISTS fhirsub_grant_subscription ("
+    " grant_id VARCHAR(64) NOT NULL,"
+    " subscription_id VARCHAR(64) NOT NULL,"
+    " PRIMARY KEY (grant_id, subscription_id))",
+    "CREATE INDEX IF NOT EXISTS fhirsub_grant_subscription_sub"
+    " ON fhirsub_grant_subscription (subscription_id)",
+    /* One row per captured write; events of several subscriptions share it. */
+    "CREATE TABLE IF NOT EXISTS fhirsub_change ("
+    " id VARCHAR(64) PRIMARY KEY,"
+    " created_ms BIGINT NOT NULL,"
+    " resource_type VARCHAR(64) NOT NULL,"
+    " resource_id VARCHAR(64) NOT NULL,"
+    " version_id VARCHAR(64) NOT NULL,"
+    " interaction VARCHAR(16) NOT NULL,"
+    " request_method VARCHAR(10) NOT NULL,"
+    " request_url TEXT NOT NULL,"
+    " response_status VARCHAR(8) NOT NULL,"
+    " body TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS fhirsub_change_created ON fhirsub_change (created_ms)",
+    /* Gapless per-subscription numbering: (subscription_id, event_number) is the key
+     * and numbers come from fhirsub_subscription.events_since_start under its row lock. */
+    "CREATE TABLE IF NOT EXISTS fhirsub_event ("
+    " subscription_id VARCHAR(64) NOT NULL,"
+    " event_number BIGINT NOT NULL,"
+    " change_id VARCHAR(64) NOT NULL,"
+    " created_ms BIGINT NOT NULL,"
+    " PRIMARY KEY (subscription_id, event_number))",
+    "CREATE INDEX IF NOT EXISTS fhirsub_event_created ON fhirsub_event (created_ms)",
+    "CREATE INDEX IF NOT EXISTS fhirsub_event_change ON fhirsub_event (change_id)",
+    NULL
+};
+
+static const char *const *const schema_steps[] = { schema_v1 };
+
+/* ---- statements --------------------------------------------------------- */
+
+#define SUB_COLUMNS \
+    "id, owner, status, channel_type, shape, topic, criteria, filters, content," \
+    " content_type, heartbeat_period, timeout, max_count, end_ms, base_url," \
+    " events_since_start, last_delivery_ms, error, version_id, created_ms," \
+    " updated_ms, last_bound_ms, resource"
+#define SUB_NCOLUMNS 23
+
+const fs_stmt_def_t fs_store_statements[] = {
+    { "fhirsub_schema_get", "SELECT version FROM fhirsub_schema WHERE id = 1" },
+    { "fhirsub_sub_insert",
+      "INSERT INTO fhirsub_subscription (" SUB_COLUMNS ") VALUES (%s, %s, %s, %s, %s,"
+      " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)" },
+    { "fhirsub_sub_get",
+      "SELECT " SUB_COLUMNS " FROM fhirsub_subscription WHERE id = %s" },
+    { "fhirsub_sub_list_owner",
+      "SELECT " SUB_COLUMNS " FROM fhirsub_subscription WHERE owner = %s"
+      " ORDER BY created_ms, id" },
+    { "fhirsub_sub_update",
+      "UPDATE fhirsub_subscription SET status = %s, channel_type = %s, shape = %s,"
+      " topic = %s, criteria = %s, filters = %s, content = %s, content_type = %s,"
+      " heartbeat_period = %s, timeout = %s, max_count = %s, end_ms = %s,"
+      " version_id = %s, updated_ms = %s, resource = %s"
+      " WHERE id = %s AND version_id = %s" },
+    { "fhirsub_sub_set_status",
+      "UPDATE fhirsub_subscription SET status = %s WHERE id = %s AND status = %s" },
+    { "fhirsub_sub_delete",
+      "DELETE FROM fhirsub_subscription WHERE id = %s AND owner = %s" },
+    { "fhirsub_event_delete_sub", "DELETE FROM fhirsub_event WHERE subscription_id = %s" },
+    { "fhirsub_grant_unlink_sub",
+      "DELETE FROM fhirsub_grant_subscription WHERE subscription_id = %s" },
+    { "fhirsub_grant_insert",
+      "INSERT INTO fhirsub_grant (id, owner, issued_ms, expires_ms, revoked_ms)"
+      " VALUES (%s, %s, %s, %s, 0)" },
+    { "fhirsub_grant_link",
+      "INSERT INTO fhirsub_grant_subscription (grant_id, subscription_id)"
+      " VALUES (%s, %s)" },
+    { "fhirsub_grant_get",
+      "SELECT id, owner, issued_ms, expires_ms, revoked_ms FROM fhirsub_grant"
+      " WHERE id = %s" },
+    { "fhirsub_grant_subs",
+      "SELECT subscription_id FROM fhirsub_grant_subscription WHERE grant_id = %s"
+      " ORDER BY subscription_id" },
+    { "fhirsub_grant_revoke",
+      "UPDATE fhirsub_grant SET revoked_ms = %s WHERE id = %s AND revoked_ms = 0" },
+    { "fhirsub_grant_revoke_owner",
+      "UPDATE fhirsub_grant SET revoked_ms = %s WHERE owner = %s AND revoked_ms = 0" },
+    { "fhirsub_grant_prune_links",
+      "DELETE FROM fhirsub_grant_subscription WHERE grant_id IN"
+      " (SELECT id FROM fhirsub_grant WHERE expires_ms < %s)" },
+    { "fhirsub_grant_prune", "DELETE FROM fhirsub_grant WHERE expires_ms < %s" },
+    { NULL, NULL }
+};
+
+/* ---- plumbing ----------------------------------------------------------- */
+
+const char *fs_store_error(fs_store_t *store, int rv)
+{
+    const char *e = apr_dbd_error(store->driver, store->handle, rv);
+    return e ? e : "unknown database error";
+}
+
+static apr_status_t stmt_get(fs_store_t *store, const char *label,
+                             apr_dbd_prepared_t **pstmt)
+{
+    *pstmt = store->prepared ? apr_hash_get(store->prepared, label, APR_HASH_KEY_STRING)
+                             : NULL;
+    if (!*pstmt) {
+        fs_log_perror(FS_LOG_MARK, FS_LOG_ERR, APR_ENOTIMPL, NULL,
+                      "FS00101: statement %s is not prepared on this connection", label);
+        return APR_ENOTIMPL;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t exec(fs_store_t *store, apr_pool_t *p, const char *label,
+                         int *pnrows, int nargs, const char **args)
+{
+    apr_dbd_prepared_t *stmt;
+    apr_status_t rv;
+    int nrows = 0, err;
+
+    if (APR_SUCCESS != (rv = stmt_get(store, label, &stmt))) return rv;
+    err = apr_dbd_pquery(store->driver, p, store->handle, &nrows, stmt, nargs, args);
+    if (err) {
+        fs_log_perror(FS_LOG_MARK, FS_LOG_ERR, APR_EGENERAL, p,
+                      "FS00102: %s failed: %s", label, fs_store_error(store, err));
+        return APR_EGENERAL;
+    }
+    if (pnrows) *pnrows = nrows;
+    return APR_SUCCESS;
+}
+
+/* Run a select and copy every row (const char** of ncols) into *prows. Reading to
+ * the end matters: an unfinished pgsql result poisons the connection. */
+static apr_status_t select_rows(fs_store_t *store, apr_pool_t *p, const char *label,
+                                int nargs, const char **args, int ncols,
+                                apr_array_header_t **prows)
+{
+    apr_dbd_prepared_t *stmt;
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    apr_status_t rv;
+    int err, i;
+
+    *prows = apr_array_make(p, 4, sizeof(const char **));
+    if (APR_SUCCESS != (rv = stmt_get(store, label, &stmt))) return rv;
+    err = apr_dbd_pselect(store->driver, p, store->handle, &res, stmt, 0, nargs, args);
+    if (err) {
+        fs_log_perror(FS_LOG_MARK, FS_LOG_ERR, APR_EGENERAL, p,
+                      "FS00103: %s failed: %s", label, fs_store_error(store, err));
+        return APR_EGENERAL;
+    }
+    while (0 == apr_dbd_get_row(store->driver, p, res, &row, -1)) {
+        const char **cols = apr_pcalloc(p, sizeof(const char *) * (apr_size_t)ncols);
+        for (i = 0; i < ncols; ++i) {
+            const char *v = apr_dbd_get_entry(store->driver, row, i);
+            cols[i] = apr_pstrdup(p, v ? v : "");
+        }
+        APR_ARRAY_PUSH(*prows, const char **) = cols;
+    }
+    return APR_SUCCESS;
+}
+
+static const char *i64(apr_pool_t *p, apr_int64_t v)
+{
+    return apr_psprintf(p, "%" APR_INT64_T_FMT, v);
+}
+
+static apr_int64_t to_i64(const char *s)
+{
+    return (s && *s) ? apr_atoi64(s) : 0;
+}
+
+static apr_status_t tx_start(fs_store_t *store, apr_pool_t *p, apr_dbd_transaction_t **ptx)
+{
+    int err = apr_dbd_transaction_start(store->driver, p, store->handle, ptx);
+    if (err) {
+        fs_log_perror(FS_LOG_MARK, FS_LOG_ERR, APR_EGENERAL, p,
+                      "FS00104: cannot start a transaction: %s", fs_store_error(store, err));
+        return APR_EGENERAL;
+    }
+    return APR_SUCCESS;
+}
+
+/* Commit unless rv says otherwise; a failed statement inside already latched a
+ * rollback in the driver. */
+static apr_status_t tx_end(fs_store_t *store, apr_pool_t *p, apr_dbd_transaction_t *tx,
+                           apr_status_t rv)
+{
+    int err;
+    if (rv != APR_SUCCESS) {
+        apr_dbd_transaction_mode_set(store->driver, tx, APR_DBD_TRANSACTION_ROLLBACK);
+    }
+    err = apr_dbd_transaction_end(store->driver, p, tx);
+    if (err && rv == APR_SUCCESS) {
+        fs_log_perror(FS_LOG_MARK, FS_LOG_ERR, APR_EGENERAL, p,
+                      "FS00105: commit failed: %s", fs_store_error(store, err));
+        rv = APR_EGENERAL;
+    }
+    return rv;
+}
+
+apr_status_t fs_store_prepare_all(fs_store_t *store, apr_pool_t *p, const char **perr)
+{
+    const fs_stmt_def_t *def;
+
+    if (!store->prepared) store->prepared = apr_hash_make(p);
+    for (def = fs_store_statements; def->label; ++def) {
+        apr_dbd_prepared_t *stmt = NULL;
+        int err = apr_dbd_prepare(store->driver, p, store->handle, def->sql, def->label,
+                                  &stmt);
+        if (err) {
+            *perr = apr_psprintf(p, "preparing %s: %s", def->label,
+                                 fs_store_error(store, err));
+            return APR_EGENERAL;
+        }
+        apr_hash_set(store->prepared, def->label, APR_HASH_KEY_STRING, stmt);
+    }
+    return APR_SUCCESS;
+}
+
+/* ---- schema ------------------------------------------------------------- */
+
+apr_status_t fs_store_schema_version(fs_store_t *store, apr_pool_t *p, int *pversion)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int err;
+
+    /* Plain select: the statement cannot be prepared before its table exists. */
+    *pversion = 0;
+    err = apr_dbd_select(store->driver, p, store->handle, &res,
+                         "SELECT version FROM fhirsub_schema WHERE id = 1", 0);
+    if (err) return APR_EGENERAL;
+    while (0 == apr_dbd_get_row(store->driver, p, res, &row, -1)) {
+        const char *v = apr_dbd_get_entry(store->driver, row, 0);
+        *pversion = v ? atoi(v) : 0;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t run_ddl(fs_store_t *store, apr_pool_t *p, const char *sql,
+                            const char **perr)
+{
+    int nrows = 0;
+    int err = apr_dbd_query(store->driver, store->handle, &nrows, sql);
+    if (err) {
+        *perr = apr_psprintf(p, "schema statement failed (%s): %.60s...",
+                             fs_store_error(store, err), sql);
+        return APR_EGENERAL;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t apply_step(fs_store_t *store, apr_pool_t *p, int step,
+                               const char **perr)
+{
+    const char *const *sql;
+    apr_dbd_transaction_t *tx = NULL;
+    apr_status_t rv;
+    int current;
+
+    if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) {
+        *perr = "cannot start the schema transaction";
+        return rv;
+    }
+    /* Re-read inside the transaction: another process may have migrated meanwhile. */
+    rv = fs_store_schema_version(store, p, &current);
+    if (rv == APR_SUCCESS && current < step) {
+        for (sql = schema_steps[step - 1]; *sql && rv == APR_SUCCESS; ++sql) {
+            rv = run_ddl(store, p, *sql, perr);
+        }
+        if (rv == APR_SUCCESS) {
+            rv = run_ddl(store, p, apr_psprintf(p,
+                "UPDATE fhirsub_schema SET version = %d, updated_ms = %" APR_INT64_T_FMT
+                " WHERE id = 1", step, fs_time_to_ms(apr_time_now())), perr);
+        }
+    }
+    return tx_end(store, p, tx, rv);
+}
+
+apr_status_t fs_store_migrate(fs_store_t *store, apr_pool_t *p, const char **perr)
+{
+    apr_status_t rv;
+    int version = 0, step;
+    const char *ignored;
+
+    *perr = NULL;
+    if (APR_SUCCESS != (rv = run_ddl(store, p, schema_bootstrap, perr))) return rv;
+    if (APR_SUCCESS != (rv = fs_store_schema_version(store, p, &version))) {
+        *perr = "cannot read the schema version";
+        return rv;
+    }
+    if (version > FS_SCHEMA_VERSION) {
+        *perr = apr_psprintf(p, "the database has schema version %d, newer than this "
+                             "software's %d: upgrade mod_fhirsub", version,
+                             FS_SCHEMA_VERSION);
+        return APR_EGENERAL;
+    }
+    if (version == 0) {
+        /* A concurrent insert of the same row fails harmlessly on the primary key. */
+        run_ddl(store, p, "INSERT INTO fhirsub_schema (id, version, updated_ms)"
+                " VALUES (1, 0, 0)", &ignored);
+    }
+    for (step = version + 1; step <= FS_SCHEMA_VERSION; ++step) {
+        if (APR_SUCCESS != (rv = apply_step(store, p, step, perr))) return rv;
+    }
+    return APR_SUCCESS;
+}
+
+/* ---- subscriptions ------------------------------------------------------ */
+
+static fs_sub_t *sub_from_row(apr_pool_t *p, const char **c)
+{
+    fs_sub_t *s = apr_pcalloc(p, sizeof(*s));
+    s->id = c[0];
+    s->owner = c[1];
+    s->status = c[2];
+    s->channel_type = c[3];
+    s->shape = (fs_sub_shape_t)to_i64(c[4]);
+    s->topic = *c[5] ? c[5] : NULL;
+    s->criteria = c[6];
+    s->filters_json = c[7];
+    s->content = c[8];
+    s->content_type = c[9];
+    s->heartbeat_period = to_i64(c[10]);
+    s->timeout = to_i64(c[11]);
+    s->max_count = to_i64(c[12]);
+    s->end = fs_time_from_ms(to_i64(c[13]));
+    s->base_url = c[14];
+    s->events_since_start = to_i64(c[15]);
+    s->last_delivery = fs_time_from_ms(to_i64(c[16]));
+    s->error = c[17];
+    s->version_id = to_i64(c[18]);
+    s->created = fs_time_from_ms(to_i64(c[19]));
+    s->updated = fs_time_from_ms(to_i64(c[20]));
+    s->resource_json = c[22];
+    return s;
+}
+
+apr_status_t fs_store_sub_insert(fs_store_t *store, apr_pool_t *p, const fs_sub_t *s)
+{
+    const char *args[SUB_NCOLUMNS] = {
+        s->id, s->owner, s->status, s->channel_type, i64(p, s->shape),
+        s->topic ? s->topic : "", s->criteria, s->filters_json, s->content,
+        s->content_type, i64(p, s->heartbeat_period), i64(p, s->timeout),
+        i64(p, s->max_count), i64(p, fs_time_to_ms(s->end)), s->base_url,
+        i64(p, s->events_since_start), i64(p, fs_time_to_ms(s->last_delivery)),
+        s->error ? s->error : "", i64(p, s->version_id), i64(p, fs_time_to_ms(s->created)),
+        i64(p, fs_time_to_ms(s->updated)), "0", s->resource_json
+    };
+    return exec(store, p, "fhirsub_sub_insert", NULL, SUB_NCOLUMNS, args);
+}
+
+apr_status_t fs_store_sub_get(fs_store_t *store, apr_pool_t *p, const char *id,
+                              fs_sub_t **psub)
+{
+    apr_array_header_t *rows;
+    const char *args[] = { id };
+    apr_status_t rv;
+
+    *psub = NULL;
+    rv = select_rows(store, p, "fhirsub_sub_get", 1, args, SUB_NCOLUMNS, &rows);
+    if (rv != APR_SUCCESS) return rv;
+    if (rows->nelts == 0) return APR_NOTFOUND;
+    *psub = sub_from_row(p, APR_ARRAY_IDX(rows, 0, const char **));
+    return APR_SUCCESS;
+}
+
+apr_status_t fs_store_sub_list_owner(fs_store_t *store, apr_pool_t *p, const char *owner,
+                                     apr_array_header_t **psubs)
+{
+    apr_array_header_t *rows;
+    const char *args[] = { owner };
+    apr_status_t rv;
+    int i;
+
+    *psubs = apr_array_make(p, 4, sizeof(fs_sub_t *));
+    rv = select_rows(store, p, "fhirsub_sub_list_owner", 1, args, SUB_NCOLUMNS, &rows);
+    for (i = 0; rv == APR_SUCCESS && i < rows->nelts; ++i) {
+        APR_ARRAY_PUSH(*psubs, fs_sub_t *) =
+            sub_from_row(p, APR_ARRAY_IDX(rows, i, const char **));
+    }
+    return rv;
+}
+
+apr_status_t fs_store_sub_update(fs_store_t *store, apr_pool_t *p, const fs_sub_t *s,
+                                 apr_int64_t old_version)
+{
+    const char *args[] = {
+        s->status, s->channel_type, i64(p, s->shape), s->topic ? s->topic : "",
+        s->criteria, s->filters_json, s->content, s->content_type,
+        i64(p, s->heartbeat_period), i64(p, s->timeout), i64(p, s->max_count),
+        i64(p, fs_time_to_ms(s->end)), i64(p, s->version_id),
+        i64(p, fs_time_to_ms(s->updated)), s->resource_json, s->id, i64(p, old_version)
+    };
+    fs_sub_t *current;
+    apr_status_t rv;
+    int nrows = 0;
+
+    rv = exec(store, p, "fhirsub_sub_update", &nrows, 17, args);
+    if (rv != APR_SUCCESS || nrows > 0) return rv;
+    rv = fs_store_sub_get(store, p, s->id, &current);
+    return rv == APR_SUCCESS ? APR_EEXIST : rv;
+}
+
+apr_status_t fs_store_sub_set_status(fs_store_t *store, apr_pool_t *p, const char *id,
+                                     const char *from_status, const char *to_status)
+{
+    const char *args[] = { to_status, id, from_status };
+    return exec(store, p, "fhirsub_sub_set_status", NULL, 3, args);
+}
+
+apr_status_t fs_store_sub_delete(fs_store_t *store, apr_pool_t *p, const char *id,
+                                 const char *owner)
+{
+    const char *args_owner[] = { id, owner };
+    const char *args_id[] = { id };
+    apr_dbd_transaction_t *tx = NULL;
+    apr_status_t rv;
+    int nrows = 0;
+
+    if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
+    rv = exec(store, p, "fhirsub_sub_delete", &nrows, 2, args_owner);
+    if (rv == APR_SUCCESS && nrows == 0) rv = APR_NOTFOUND;
+    if (rv == APR_SUCCESS) rv = exec(store, p, "fhirsub_event_delete_sub", NULL, 1, args_id);
+    if (rv == APR_SUCCESS) rv = exec(store, p, "fhirsub_grant_unlink_sub", NULL, 1, args_id);
+    return tx_end(store, p, tx, rv);
+}
+
+/* ---- grants ------------------------------------------------------------- */
+
+apr_status_t fs_store_grant_insert(fs_store_t *store, apr_pool_t *p, const fs_grant_t *g)
+{
+    const char *args[] = { g->id, g->owner, i64(p, fs_time_to_ms(g->issued)),
+                           i64(p, fs_time_to_ms(g->expires)) };
+    apr_dbd_transaction_t *tx = NULL;
+    apr_status_t rv;
+    int i;
+
+    if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
+    rv = exec(store, p, "fhirsub_grant_insert", NULL, 4, args);
+    for (i = 0; rv == APR_SUCCESS && i < g->sub_ids->nelts; ++i) {
+        const char *link[] = { g->id, APR_ARRAY_IDX(g->sub_ids, i, const char *) };
+        rv = exec(store, p, "fhirsub_grant_link", NULL, 2, link);
+    }
+    return tx_end(store, p, tx, rv);
+}
+
+apr_status_t fs_store_grant_get(fs_store_t *store, apr_pool_t *p, const char *id,
+                                fs_grant_t **pgrant)
+{
+    apr_array_header_t *rows, *links;
+    const char *args[] = { id };
+    const char **c;
+    fs_grant_t *g;
+    apr_status_t rv;
+    int i;
+
+    *pgrant = NULL;
+    rv = select_rows(store, p, "fhirsub_grant_get", 1, args, 5, &rows);
+    if (rv != APR_SUCCESS) return rv;
+    if (rows->nelts == 0) return APR_NOTFOUND;
+    c = APR_ARRAY_IDX(rows, 0, const char **);
+    g = apr_pcalloc(p, sizeof(*g));
+    g->id = c[0];
+    g->owner = c[1];
+    g->issued = fs_time_from_ms(to_i64(c[2]));
+    g->expires = fs_time_from_ms(to_i64(c[3]));
+    g->revoked = fs_time_from_ms(to_i64(c[4]));
+    rv = select_rows(store, p, "fhirsub_grant_subs", 1, args, 1, &links);
+    if (rv != APR_SUCCESS) return rv;
+    g->sub_ids = apr_array_make(p, links->nelts, sizeof(const char *));
+    for (i = 0; i < links->nelts; ++i) {
+        APR_ARRAY_PUSH(g->sub_ids, const char *) =
+            APR_ARRAY_IDX(links, i, const char **)[0];
+    }
+    *pgrant = g;
+    return APR_SUCCESS;
+}
+
+apr_status_t fs_store_grant_revoke(fs_store_t *store, apr_pool_t *p, const char *id,
+                                   apr_time_t now, int *pcount)
+{
+    const char *args[] = { i64(p, fs_time_to_ms(now)), id };
+    return exec(store, p, "fhirsub_grant_revoke", pcount, 2, args);
+}
+
+apr_status_t fs_store_grant_revoke_owner(fs_store_t *store, apr_pool_t *p,
+                                         const char *owner, apr_time_t now, int *pcount)
+{
+    const char *args[] = { i64(p, fs_time_to_ms(now)), owner };
+    return exec(store, p, "fhirsub_grant_revoke_owner", pcount, 2, args);
+}
+
+apr_status_t fs_store_grant_prune(fs_store_t *store, apr_pool_t *p, apr_time_t before,
+                                  int *pcount)
+{
+    const char *args[] = { i64(p, fs_time_to_ms(before)) };
+    apr_dbd_transaction_t *tx = NULL;
+    apr_status_t rv;
+
+    if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
+    rv = exec(store, p, "fhirsub_grant_prune_links", NULL, 1, args);
+    if (rv == APR_SUCCESS) rv = exec(store, p, "fhirsub_grant_prune", pcount, 1, args);
+    return tx_end(store, p, tx, rv);
+}

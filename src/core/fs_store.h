@@ -1,0 +1,90 @@
+/* fs_store: the SQL contract between the httpd module, the notifier and the admin
+ * CLI. One schema (versioned, identical on sqlite3 and pgsql) and one table of
+ * prepared statements; callers hand in a connection and its prepared statements,
+ * whether they come from mod_dbd or from a plain apr_dbd_open. */
+#ifndef FS_STORE_H
+#define FS_STORE_H
+
+#include <apr_pools.h>
+#include <apr_hash.h>
+#include <apr_tables.h>
+#include <apr_dbd.h>
+
+#include "fs_sub.h"
+
+#define FS_SCHEMA_VERSION 1
+
+/* One prepared statement: a label (module prefixed, [a-z_] only since pgsql turns it
+ * into PREPARE <label>) and SQL with apr_dbd %s markers. */
+typedef struct fs_stmt_def_t {
+    const char *label;
+    const char *sql;
+} fs_stmt_def_t;
+
+/* NULL-terminated table of every statement the product uses. */
+extern const fs_stmt_def_t fs_store_statements[];
+
+typedef struct fs_store_t {
+    const apr_dbd_driver_t *driver; /* apr_dbd driver ("sqlite3" or "pgsql") */
+    apr_dbd_t *handle;              /* one connection, used by one thread at a time */
+    apr_hash_t *prepared;           /* label -> apr_dbd_prepared_t* */
+} fs_store_t;
+
+/* Prepare every statement on a connection the caller opened itself (notifier, CLI).
+ * mod_dbd users prepare through ap_dbd_prepare instead and pass its hash. */
+apr_status_t fs_store_prepare_all(fs_store_t *store, apr_pool_t *p, const char **perr);
+
+/* Create or migrate the schema to FS_SCHEMA_VERSION. Safe to run from many processes
+ * at once: each step is one transaction and a loser of a race finds the work done. */
+apr_status_t fs_store_migrate(fs_store_t *store, apr_pool_t *p, const char **perr);
+
+/* The schema version in the database, 0 when it has none yet. */
+apr_status_t fs_store_schema_version(fs_store_t *store, apr_pool_t *p, int *pversion);
+
+/* ---- subscriptions ------------------------------------------------------ */
+apr_status_t fs_store_sub_insert(fs_store_t *store, apr_pool_t *p, const fs_sub_t *sub);
+/* APR_NOTFOUND when absent. */
+apr_status_t fs_store_sub_get(fs_store_t *store, apr_pool_t *p, const char *id,
+                              fs_sub_t **psub);
+/* All subscriptions of owner, oldest first (fs_sub_t*). */
+apr_status_t fs_store_sub_list_owner(fs_store_t *store, apr_pool_t *p, const char *owner,
+                                     apr_array_header_t **psubs);
+/* Replace the definition if the stored version is still old_version:
+ * APR_NOTFOUND when absent, APR_EEXIST when another update won the race. */
+apr_status_t fs_store_sub_update(fs_store_t *store, apr_pool_t *p, const fs_sub_t *sub,
+                                 apr_int64_t old_version);
+/* Change the status column only (e.g. "off" once `end` passed). */
+apr_status_t fs_store_sub_set_status(fs_store_t *store, apr_pool_t *p, const char *id,
+                                     const char *from_status, const char *to_status);
+/* Delete with its events and grant links; APR_NOTFOUND when absent. */
+apr_status_t fs_store_sub_delete(fs_store_t *store, apr_pool_t *p, const char *id,
+                                 const char *owner);
+
+/* ---- grants (what a binding token stands for) --------------------------- */
+typedef struct fs_grant_t {
+    const char *id;                  /* the token's jti */
+    const char *owner;               /* the user it was issued to */
+    apr_array_header_t *sub_ids;     /* const char*: the subscriptions it covers */
+    apr_time_t issued;               /* when it was issued */
+    apr_time_t expires;              /* when it stops being valid */
+    apr_time_t revoked;              /* when it was revoked, 0 = not revoked */
+} fs_grant_t;
+
+apr_status_t fs_store_grant_insert(fs_store_t *store, apr_pool_t *p, const fs_grant_t *g);
+/* APR_NOTFOUND when absent. */
+apr_status_t fs_store_grant_get(fs_store_t *store, apr_pool_t *p, const char *id,
+                                fs_grant_t **pgrant);
+/* Revoke one grant (*pcount = 0 when absent or already revoked). */
+apr_status_t fs_store_grant_revoke(fs_store_t *store, apr_pool_t *p, const char *id,
+                                   apr_time_t now, int *pcount);
+/* Revoke every live grant of a user. */
+apr_status_t fs_store_grant_revoke_owner(fs_store_t *store, apr_pool_t *p,
+                                         const char *owner, apr_time_t now, int *pcount);
+/* Delete grants that expired before `before` (with their links). */
+apr_status_t fs_store_grant_prune(fs_store_t *store, apr_pool_t *p, apr_time_t before,
+                                  int *pcount);
+
+/* Text of the last driver error on this connection. */
+const char *fs_store_error(fs_store_t *store, int rv);
+
+#endif
