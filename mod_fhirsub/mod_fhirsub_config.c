@@ -317,7 +317,7 @@ apr_status_t fhirsub_conf_check(server_rec *s, apr_pool_t *ptemp)
             const fhirsub_dir_conf *c = APR_ARRAY_IDX(sc->locations, i, fhirsub_dir_conf *);
             const char *err = check_location(ptemp, c);
             if (err) {
-                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, APLOGNO(10601)
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, FHIRSUB_LOGNO(10601)
                              "mod_fhirsub: <Location %s>: %s (put the FhirSub* directives "
                              "in the same <Location> as 'FhirSub On')", c->base_path, err);
                 return APR_EGENERAL;

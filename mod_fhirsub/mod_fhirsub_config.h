@@ -12,6 +12,10 @@
 
 #define FHIRSUB_UNSET (-1)
 
+/* Every log line of the module starts with a unique number, "FS1nnnn: " (the core
+ * uses FS0nnnn), so operators can grep for one situation. */
+#define FHIRSUB_LOGNO(n) "FS" #n ": "
+
 #define FHIRSUB_DEFAULT_TOKEN_LIFETIME 3600   /* seconds, as Medplum */
 #define FHIRSUB_DEFAULT_MAX_BODY (1024 * 1024)/* bytes of a request body we read */
 #define FHIRSUB_DEFAULT_HEARTBEAT_MIN 1       /* seconds */

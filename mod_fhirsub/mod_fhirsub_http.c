@@ -32,7 +32,7 @@ int fhirsub_send_error(request_rec *r, int status, const char *code, const char 
     text = apr_pvsprintf(r->pool, fmt, ap);
     va_end(ap);
     ap_log_rerror(APLOG_MARK, status >= 500 ? APLOG_ERR : APLOG_DEBUG, 0, r,
-                  APLOGNO(10610) "answering %d %s: %s", status, code, text);
+                  FHIRSUB_LOGNO(10610) "answering %d %s: %s", status, code, text);
     if (status == HTTP_UNAUTHORIZED) {
         apr_table_setn(r->err_headers_out, "WWW-Authenticate", "Basic realm=\"FHIR\"");
     }

@@ -43,8 +43,10 @@ static void cap_info(const fhirsub_req *q, fs_cap_info_t *info)
 /* Is some other handler (mod_proxy, an in-process FHIR server) going to answer? */
 static int backend_answers(request_rec *r)
 {
-    return r->handler && strcmp(r->handler, "default-handler")
-           && !ap_strstr_c(r->handler, "/");   /* a MIME type is no handler */
+    /* httpd names "no handler" "" (AP_DEFAULT_HANDLER_NAME), older configs
+     * "default-handler"; a MIME type set by mod_mime is no handler either. */
+    return r->handler && *r->handler && strcmp(r->handler, "default-handler")
+           && !ap_strchr_c(r->handler, '/');
 }
 
 int fhirsub_metadata_handle(fhirsub_req *q)
@@ -119,7 +121,7 @@ static apr_status_t augment_and_send(ap_filter_t *f, meta_filter_ctx *ctx,
         ap_remove_output_filter(f);
         return ap_pass_brigade(f->next, bb);
     }
-    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(10650)
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, FHIRSUB_LOGNO(10650)
                   "backend CapabilityStatement not augmented: %s", err ? err : "unreadable");
     APR_BRIGADE_CONCAT(ctx->held, tail);
     ap_remove_output_filter(f);
@@ -151,7 +153,7 @@ static apr_status_t metadata_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     ctx->held_len += len;
     if (APR_SUCCESS != ap_save_brigade(f, &ctx->held, &bb, r->pool)) return APR_EGENERAL;
     if (ctx->held_len > FHIRSUB_METADATA_MAX) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(10651)
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, FHIRSUB_LOGNO(10651)
                       "backend CapabilityStatement larger than %d bytes: not augmented",
                       FHIRSUB_METADATA_MAX);
         ap_remove_output_filter(f);

@@ -166,7 +166,7 @@ static int issue_token(fhirsub_req *q, fs_store_t *store, apr_array_header_t *su
                                   "recording the token failed; retry later");
     }
     /* The grant id only: the token itself never reaches a log. */
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, APLOGNO(10640)
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, FHIRSUB_LOGNO(10640)
                   "binding token %s issued to %s for %d subscription(s)", grant.id,
                   grant.owner, grant.sub_ids->nelts);
     return send_token(q, token, &grant);

@@ -8,6 +8,7 @@
 #include <mod_dbd.h>
 #include <sqlite3.h>
 
+#include "mod_fhirsub_config.h"
 #include "mod_fhirsub_store.h"
 
 APLOG_USE_MODULE(fhirsub);
@@ -30,7 +31,7 @@ void fhirsub_store_child_init(apr_pool_t *pchild, server_rec *s)
     dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
     if (APR_SUCCESS != apr_thread_mutex_create(&migrate_mutex, APR_THREAD_MUTEX_DEFAULT,
                                                pchild)) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(10620)
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, FHIRSUB_LOGNO(10620)
                      "cannot create the schema mutex");
     }
 }
@@ -45,13 +46,15 @@ static void tune_sqlite(apr_pool_t *p, dbd_cfg_t *cfg, ap_dbd_t *dbd)
     if (!db) return;
     sqlite3_busy_timeout(db, FHIRSUB_SQLITE_BUSY_MS);
     if (SQLITE_OK != sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, &err)) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cfg->server, APLOGNO(10623)
-                     "cannot switch SQLite to WAL: %s", err ? err : "?");
+        /* WAL is a property of the file: another process switching it meanwhile
+         * holds the lock we would need, and its switch is as good as ours. */
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, cfg->server, FHIRSUB_LOGNO(10623)
+                     "SQLite journal mode not switched to WAL here: %s", err ? err : "?");
         sqlite3_free(err);
     }
 }
 
-static apr_status_t migrate_once(apr_pool_t *p, dbd_cfg_t *cfg, fs_store_t *store)
+static apr_status_t migrate_once(apr_pool_t *p, server_rec *s, fs_store_t *store)
 {
     const char *err = NULL;
     apr_status_t rv = APR_SUCCESS;
@@ -63,7 +66,7 @@ static apr_status_t migrate_once(apr_pool_t *p, dbd_cfg_t *cfg, fs_store_t *stor
             schema_ready = 1;
         }
         else {
-            ap_log_error(APLOG_MARK, APLOG_ERR, rv, cfg->server, APLOGNO(10621)
+            ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, FHIRSUB_LOGNO(10621)
                          "database schema setup failed: %s", err ? err : "unknown");
         }
     }
@@ -71,24 +74,30 @@ static apr_status_t migrate_once(apr_pool_t *p, dbd_cfg_t *cfg, fs_store_t *stor
     return rv;
 }
 
-static apr_status_t post_connect(apr_pool_t *p, dbd_cfg_t *cfg, ap_dbd_t *dbd)
+/* Schema, then our statements, on one connection; p lives as long as it. */
+static apr_status_t setup_connection(apr_pool_t *p, server_rec *s, ap_dbd_t *dbd)
 {
     fs_store_t store;
     const char *err = NULL;
     apr_status_t rv;
 
-    if (!service_enabled) return APR_SUCCESS;
-    if (!strcmp(apr_dbd_name(dbd->driver), "sqlite3")) tune_sqlite(p, cfg, dbd);
     memset(&store, 0, sizeof(store));
     store.driver = dbd->driver;
     store.handle = dbd->handle;
     store.prepared = dbd->prepared;
-    if (APR_SUCCESS != (rv = migrate_once(p, cfg, &store))) return rv;
+    if (APR_SUCCESS != (rv = migrate_once(p, s, &store))) return rv;
     if (APR_SUCCESS != (rv = fs_store_prepare_all(&store, p, &err))) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, cfg->server, APLOGNO(10624)
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, FHIRSUB_LOGNO(10624)
                      "cannot prepare the mod_fhirsub statements: %s", err);
     }
     return rv;
+}
+
+static apr_status_t post_connect(apr_pool_t *p, dbd_cfg_t *cfg, ap_dbd_t *dbd)
+{
+    if (!service_enabled) return APR_SUCCESS;
+    if (!strcmp(apr_dbd_name(dbd->driver), "sqlite3")) tune_sqlite(p, cfg, dbd);
+    return setup_connection(p, cfg->server, dbd);
 }
 
 void fhirsub_store_register_hooks(void)
@@ -102,15 +111,18 @@ fs_store_t *fhirsub_store_acquire(request_rec *r)
     fs_store_t *store;
 
     if (!dbd_acquire || !(dbd = dbd_acquire(r))) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10622)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, FHIRSUB_LOGNO(10622)
                       "no database connection from mod_dbd (check DBDriver/DBDParams "
                       "and that the database is reachable and writable)");
         return NULL;
     }
-    if (!apr_hash_get(dbd->prepared, fs_store_statements[0].label, APR_HASH_KEY_STRING)) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10625)
+    /* Setup failed when this connection was opened (database busy or down then):
+     * try again now; the connection is ours alone for this request. */
+    if (!fs_store_prepared_complete(dbd->prepared)
+        && APR_SUCCESS != setup_connection(dbd->pool, r->server, dbd)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, FHIRSUB_LOGNO(10625)
                       "this database connection has no mod_fhirsub statements "
-                      "(schema setup failed when it was opened, see earlier errors)");
+                      "(schema setup failed, see earlier errors)");
         return NULL;
     }
     store = apr_pcalloc(r->pool, sizeof(*store));

@@ -105,7 +105,7 @@ static int create(fhirsub_req *q, fs_store_t *store)
         return fhirsub_send_error(q->r, HTTP_SERVICE_UNAVAILABLE, "transient",
                                   "storing the Subscription failed; retry later");
     }
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, APLOGNO(10630)
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, FHIRSUB_LOGNO(10630)
                   "Subscription/%s created for %s (%s)", sub->id, sub->owner, sub->criteria);
     apr_table_setn(q->r->headers_out, "Location", location_of(q, sub));
     return send_sub(q, HTTP_CREATED, sub);
@@ -283,7 +283,7 @@ static int delete(fhirsub_req *q, fs_store_t *store, fs_sub_t *sub)
         return fhirsub_send_error(q->r, HTTP_SERVICE_UNAVAILABLE, "transient",
                                   "deleting Subscription/%s failed; retry later", sub->id);
     }
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, APLOGNO(10631)
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, FHIRSUB_LOGNO(10631)
                   "Subscription/%s deleted by %s", sub->id, q->user);
     q->r->status = HTTP_NO_CONTENT;
     return OK;

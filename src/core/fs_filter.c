@@ -321,7 +321,7 @@ static apr_status_t take_prefixes(fs_filter_t *f, apr_pool_t *p, apr_array_heade
     for (i = 0; i < alts->nelts; ++i) {
         const char *a = APR_ARRAY_IDX(alts, i, const char *);
         const char *cmp = value_prefix(a);
-        if (cmp) APR_ARRAY_IDX(alts, i, const char *) = a + 2;
+        if (cmp && a[2]) APR_ARRAY_IDX(alts, i, const char *) = a + 2;
         else cmp = "eq";
         if (first && strcmp(first, cmp)) {
             *perr = apr_psprintf(p, "the alternatives in '%s' for date parameter '%s' use "

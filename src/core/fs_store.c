@@ -85,6 +85,8 @@ static const char *const schema_v1[] = {
 
 static const char *const *const schema_steps[] = { schema_v1 };
 
+#define FS_MIGRATE_ATTEMPTS 8
+
 /* ---- statements --------------------------------------------------------- */
 
 #define SUB_COLUMNS \
@@ -256,7 +258,10 @@ apr_status_t fs_store_prepare_all(fs_store_t *store, apr_pool_t *p, const char *
     if (!store->prepared) store->prepared = apr_hash_make(p);
     for (def = fs_store_statements; def->label; ++def) {
         apr_dbd_prepared_t *stmt = NULL;
-        int err = apr_dbd_prepare(store->driver, p, store->handle, def->sql, def->label,
+        int err;
+        /* A retry after a partial failure must not prepare a label twice. */
+        if (apr_hash_get(store->prepared, def->label, APR_HASH_KEY_STRING)) continue;
+        err = apr_dbd_prepare(store->driver, p, store->handle, def->sql, def->label,
                                   &stmt);
         if (err) {
             *perr = apr_psprintf(p, "preparing %s: %s", def->label,
@@ -266,6 +271,15 @@ apr_status_t fs_store_prepare_all(fs_store_t *store, apr_pool_t *p, const char *
         apr_hash_set(store->prepared, def->label, APR_HASH_KEY_STRING, stmt);
     }
     return APR_SUCCESS;
+}
+
+int fs_store_prepared_complete(apr_hash_t *prepared)
+{
+    const fs_stmt_def_t *def;
+    for (def = fs_store_statements; prepared && def->label; ++def) {
+        if (!apr_hash_get(prepared, def->label, APR_HASH_KEY_STRING)) return 0;
+    }
+    return prepared != NULL;
 }
 
 /* ---- schema ------------------------------------------------------------- */
@@ -328,7 +342,7 @@ static apr_status_t apply_step(fs_store_t *store, apr_pool_t *p, int step,
     return tx_end(store, p, tx, rv);
 }
 
-apr_status_t fs_store_migrate(fs_store_t *store, apr_pool_t *p, const char **perr)
+static apr_status_t migrate_attempt(fs_store_t *store, apr_pool_t *p, const char **perr)
 {
     apr_status_t rv;
     int version = 0, step;
@@ -355,6 +369,21 @@ apr_status_t fs_store_migrate(fs_store_t *store, apr_pool_t *p, const char **per
         if (APR_SUCCESS != (rv = apply_step(store, p, step, perr))) return rv;
     }
     return APR_SUCCESS;
+}
+
+/* Processes starting together race to create the schema; the losers see a busy
+ * database, "schema has changed" or a duplicate key, and succeed on a later try. */
+apr_status_t fs_store_migrate(fs_store_t *store, apr_pool_t *p, const char **perr)
+{
+    apr_status_t rv = APR_EGENERAL;
+    int attempt;
+
+    for (attempt = 1; attempt <= FS_MIGRATE_ATTEMPTS; ++attempt) {
+        if (APR_SUCCESS == (rv = migrate_attempt(store, p, perr))) return APR_SUCCESS;
+        if (!strncmp(*perr ? *perr : "", "the database has schema version", 31)) break;
+        apr_sleep(apr_time_from_msec(50 * attempt));
+    }
+    return rv;
 }
 
 /* ---- subscriptions ------------------------------------------------------ */

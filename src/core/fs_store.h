@@ -34,6 +34,9 @@ typedef struct fs_store_t {
  * mod_dbd users prepare through ap_dbd_prepare instead and pass its hash. */
 apr_status_t fs_store_prepare_all(fs_store_t *store, apr_pool_t *p, const char **perr);
 
+/* True when every statement of fs_store_statements is in prepared. */
+int fs_store_prepared_complete(apr_hash_t *prepared);
+
 /* Create or migrate the schema to FS_SCHEMA_VERSION. Safe to run from many processes
  * at once: each step is one transaction and a loser of a race finds the work done. */
 apr_status_t fs_store_migrate(fs_store_t *store, apr_pool_t *p, const char **perr);

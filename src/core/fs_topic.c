@@ -687,7 +687,8 @@ static int is_topic_file(const apr_finfo_t *fi)
 {
     apr_size_t n = strlen(fi->name);
     return fi->name[0] != '.' && n > 5 && !strcmp(fi->name + n - 5, ".json")
-           && (fi->filetype == APR_REG || fi->filetype == APR_LNK);
+           && (!(fi->valid & APR_FINFO_TYPE) || fi->filetype == APR_REG
+               || fi->filetype == APR_LNK);
 }
 
 apr_status_t fs_topics_load_dir(fs_topics_t *topics, const char *dir, const char **perr)
@@ -707,10 +708,18 @@ apr_status_t fs_topics_load_dir(fs_topics_t *topics, const char *dir, const char
                              apr_strerror(rv, buf, sizeof(buf)));
         goto leave;
     }
-    while (APR_SUCCESS == apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, d)) {
+    /* APR_INCOMPLETE: the file system did not tell the type; the name decides then */
+    while (APR_SUCCESS == (rv = apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, d))
+           || APR_INCOMPLETE == rv) {
         if (is_topic_file(&fi)) APR_ARRAY_PUSH(names, const char *) = apr_pstrdup(ptemp, fi.name);
     }
     apr_dir_close(d);
+    if (!APR_STATUS_IS_ENOENT(rv)) {
+        *perr = apr_psprintf(topics->p, "%s: cannot read topic directory: %s", dir,
+                             apr_strerror(rv, buf, sizeof(buf)));
+        goto leave;
+    }
+    rv = APR_SUCCESS;
     /* name order makes the load order, and so the first duplicate reported, predictable */
     qsort(names->elts, (size_t)names->nelts, sizeof(const char *), cmp_str);
     for (i = 0; i < names->nelts && APR_SUCCESS == rv; ++i) {
