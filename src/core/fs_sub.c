@@ -185,7 +185,7 @@ static apr_status_t add_topic_filter(parse_ctx_t *ctx, fs_filter_t *f)
 }
 
 static apr_status_t add_query_filters(parse_ctx_t *ctx, const char *criteria,
-                                      const char *default_type, int for_topic)
+                                      const char *default_type)
 {
     apr_array_header_t *parsed = apr_array_make(ctx->p, 2, sizeof(fs_filter_t *));
     const char *err = NULL;
@@ -197,12 +197,7 @@ static apr_status_t add_query_filters(parse_ctx_t *ctx, const char *criteria,
     }
     for (i = 0; i < parsed->nelts; ++i) {
         fs_filter_t *f = APR_ARRAY_IDX(parsed, i, fs_filter_t *);
-        if (for_topic) {
-            if (APR_SUCCESS != (rv = add_topic_filter(ctx, f))) return rv;
-        }
-        else {
-            APR_ARRAY_PUSH(ctx->filters, fs_filter_t *) = f;
-        }
+        if (APR_SUCCESS != (rv = add_topic_filter(ctx, f))) return rv;
     }
     return APR_SUCCESS;
 }
@@ -263,7 +258,7 @@ static apr_status_t read_r4_filters(parse_ctx_t *ctx)
             return fail(ctx, 400, "invalid", "backport-filter-criteria needs a valueString");
         }
         rv = add_query_filters(ctx, json_object_get_string(v),
-                               fs_topic_default_type(ctx->topic), 1);
+                               fs_topic_default_type(ctx->topic));
         if (rv != APR_SUCCESS) return rv;
     }
     return APR_SUCCESS;
@@ -285,14 +280,15 @@ static apr_status_t read_r4_criteria(parse_ctx_t *ctx)
         return read_r4_filters(ctx);
     }
     if (looks_like_search(criteria)) {
+        apr_array_header_t *parsed = apr_array_make(ctx->p, 2, sizeof(fs_filter_t *));
+        const char *type = NULL, *err = NULL;
         ctx->sub->shape = FS_SHAPE_CLASSIC;
         ctx->sub->criteria = criteria;
-        if (!strchr(criteria, '?')) {
-            /* "Patient" alone: every change of that type, still checked as a type. */
-            return add_query_filters(ctx, apr_pstrcat(ctx->p, criteria, "?", NULL),
-                                     NULL, 0);
+        if (APR_SUCCESS != fs_filter_parse_criteria(&type, parsed, ctx->p, criteria, &err)) {
+            return fail(ctx, 422, "not-supported", "criteria '%s': %s", criteria, err);
         }
-        return add_query_filters(ctx, criteria, NULL, 0);
+        apr_array_cat(ctx->filters, parsed);
+        return APR_SUCCESS;
     }
     return fail(ctx, 400, "invalid", "Subscription.criteria '%s' is neither a "
                 "SubscriptionTopic canonical URL nor a search of the form Type?param=value",

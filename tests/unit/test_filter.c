@@ -1,6 +1,7 @@
 /* Unit tests: fs_searchparam and fs_filter.
  *
- * FHIRSUB_DOCS_DIR (or -DDOCS_DIR=...) locates docs/ for the table/doc sync check.
+ * FHIRSUB_DOCS_DIR (or -DDOCS_DIR=...) locates docs/ for the table/doc sync check; without
+ * them it is found next to the topics dir (FHIRSUB_TOPICS_DIR / TOPICS_DIR), else ../../docs.
  * FHIRSUB_PRINT_SP_DOC=1 prints the parameter rows of docs/SEARCH-PARAMETERS.md instead
  * of running the tests (regenerate the doc table with it after changing the table). */
 #include <stdio.h>
@@ -15,10 +16,6 @@
 #include "../../src/core/fs_json.h"
 #include "../../src/core/fs_searchparam.h"
 #include "../../src/core/fs_filter.h"
-
-#ifndef DOCS_DIR
-#define DOCS_DIR "../../docs"
-#endif
 
 static apr_pool_t *pool;
 
@@ -703,9 +700,28 @@ static const char *doc_row(apr_pool_t *p, const fs_sp_t *sp)
                         sp->target ? sp->target : "");
 }
 
+/* FHIRSUB_DOCS_DIR, DOCS_DIR, else next to the topics (conf/topics/../../docs), which the
+ * build already points the tests at. */
+static const char *docs_dir(void)
+{
+    if (getenv("FHIRSUB_DOCS_DIR")) return getenv("FHIRSUB_DOCS_DIR");
+#ifdef DOCS_DIR
+    return DOCS_DIR;
+#else
+    if (getenv("FHIRSUB_TOPICS_DIR")) {
+        return apr_pstrcat(pool, getenv("FHIRSUB_TOPICS_DIR"), "/../../docs", NULL);
+    }
+#ifdef TOPICS_DIR
+    return TOPICS_DIR "/../../docs";
+#else
+    return "../../docs";
+#endif
+#endif
+}
+
 static const char *read_doc(void)
 {
-    const char *dir = getenv("FHIRSUB_DOCS_DIR") ? getenv("FHIRSUB_DOCS_DIR") : DOCS_DIR;
+    const char *dir = docs_dir();
     const char *path = apr_pstrcat(pool, dir, "/SEARCH-PARAMETERS.md", NULL);
     apr_file_t *fd;
     apr_finfo_t fi;

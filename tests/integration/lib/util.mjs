@@ -38,7 +38,8 @@ export async function withTimeout(promise, timeoutMs, what = 'operation') {
 // Runs a command to completion; rejects with its output on a non-zero exit or after timeoutMs.
 export function run(cmd, args, { timeoutMs = DEFAULT_TIMEOUT_MS, input, env } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: env ?? process.env });
+    const stdin = input === undefined ? 'ignore' : 'pipe';
+    const child = spawn(cmd, args, { stdio: [stdin, 'pipe', 'pipe'], env: env ?? process.env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -53,7 +54,10 @@ export function run(cmd, args, { timeoutMs = DEFAULT_TIMEOUT_MS, input, env } = 
       if (code === 0) resolve({ stdout, stderr });
       else reject(new Error(`${cmd} ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${stderr}${stdout}`));
     });
-    child.stdin.end(input ?? '');
+    if (child.stdin) {
+      child.stdin.on('error', () => {}); // EPIPE if it exits unread; its exit status tells the story
+      child.stdin.end(input);
+    }
   });
 }
 
