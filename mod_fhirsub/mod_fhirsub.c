@@ -112,10 +112,12 @@ static int handler(request_rec *r)
 static void register_hooks(apr_pool_t *p)
 {
     static const char *const after_dbd[] = { "mod_dbd.c", NULL };
+    /* mod_proxy's handler is APR_HOOK_FIRST too: ours must run before it. */
+    static const char *const before_proxy[] = { "mod_proxy.c", NULL };
     (void)p;
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, NULL, after_dbd, APR_HOOK_MIDDLE);
-    ap_hook_handler(handler, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_handler(handler, NULL, before_proxy, APR_HOOK_FIRST);
     fhirsub_store_register_hooks();
     fhirsub_metadata_register_hooks();
     fhirsub_errors_register_hooks();

@@ -24,17 +24,49 @@ static int only_whitespace(const char *s, apr_size_t len)
 {
     apr_size_t i;
     for (i = 0; i < len; ++i) {
-        if (!strchr(" \t\r\n", s[i]) || s[i] == '\0') return 0;
+        /* not strchr(" \t\r\n", c): it finds a NUL byte too */
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') return 0;
     }
     return 1;
 }
 
-/* Deepest nesting of arrays and objects accepted (json-c counts the top level). */
+/* Deepest nesting of arrays and objects accepted. json-c counts every value on its
+ * stack, the scalar in the innermost container too, so it gets one level more and
+ * lex_check counts the containers. */
 #define FS_JSON_MAX_DEPTH 64
 
 static int is_digit(char c)
 {
     return c >= '0' && c <= '9';
+}
+
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: shortest form, no
+ * surrogates, at most U+10FFFF), 0 when it is not one. json-c's own check lets
+ * overlong forms such as C0 AF through, which PostgreSQL would refuse later. */
+static apr_size_t utf8_seq(const unsigned char *s, apr_size_t avail)
+{
+    apr_size_t n, k;
+    unsigned lo = 0x80, hi = 0xBF;
+
+    if (s[0] < 0x80) return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) n = 2;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        n = 3;
+        if (s[0] == 0xE0) lo = 0xA0;
+        if (s[0] == 0xED) hi = 0x9F;
+    }
+    else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        n = 4;
+        if (s[0] == 0xF0) lo = 0x90;
+        if (s[0] == 0xF4) hi = 0x8F;
+    }
+    else return 0;
+    if (avail < n) return 0;
+    if (s[1] < lo || s[1] > hi) return 0;
+    for (k = 2; k < n; ++k) {
+        if (s[k] < 0x80 || s[k] > 0xBF) return 0;
+    }
+    return n;
 }
 
 /* An integer literal s[0..n) (optional '-', no fraction or exponent) that fits in an
@@ -54,13 +86,14 @@ static int int_in_range(const char *s, apr_size_t n)
 
 /* The second, lexical pass over text json-c already accepted in strict mode. It
  * rejects what json-c 0.16 lets through although RFC 8259 forbids it: single-quoted
- * member names, raw control characters in strings, numbers such as "1.", "1.e5" or
+ * member names, raw control characters or ill-formed UTF-8 in strings, numbers such as "1.", "1.e5" or
  * "-01", integers outside the int64 range; and \u0000, which no C string can carry.
  * It also counts the member names (one ':' outside strings per member). */
 static apr_status_t lex_check(apr_pool_t *p, const char *s, apr_size_t len,
                               apr_size_t *pkeys, const char **perr)
 {
     apr_size_t i = 0, j, keys = 0;
+    int depth = 0;
 
     while (i < len) {
         char c = s[i];
@@ -70,6 +103,16 @@ static apr_status_t lex_check(apr_pool_t *p, const char *s, apr_size_t len,
                     *perr = apr_psprintf(p, "invalid JSON at offset %" APR_SIZE_T_FMT
                                          ": control character in a string (escape it)", j);
                     return APR_EINVAL;
+                }
+                if ((unsigned char)s[j] >= 0x80) {
+                    apr_size_t n = utf8_seq((const unsigned char *)s + j, len - j);
+                    if (!n) {
+                        *perr = apr_psprintf(p, "invalid JSON at offset %" APR_SIZE_T_FMT
+                                             ": invalid UTF-8 in a string", j);
+                        return APR_EINVAL;
+                    }
+                    j += n - 1;
+                    continue;
                 }
                 if (s[j] == '\\') {
                     if (j + 5 < len && !memcmp(s + j + 1, "u0000", 5)) {
@@ -90,6 +133,17 @@ static apr_status_t lex_check(apr_pool_t *p, const char *s, apr_size_t len,
         }
         if (c == ':') {
             ++keys;
+        }
+        else if (c == '{' || c == '[') {
+            if (++depth > FS_JSON_MAX_DEPTH) {
+                *perr = apr_psprintf(p, "invalid JSON at offset %" APR_SIZE_T_FMT
+                                     ": nesting deeper than %d levels", i,
+                                     FS_JSON_MAX_DEPTH);
+                return APR_EINVAL;
+            }
+        }
+        else if (c == '}' || c == ']') {
+            --depth;
         }
         else if (c == '-' || is_digit(c)) {
             int integer = 1;
@@ -238,6 +292,11 @@ static const char *find_duplicate(apr_pool_t *p, const char *s, apr_size_t len)
     return "invalid JSON: duplicate member";
 }
 
+/* Any JSON value may stand at the top level; a top-level `null` succeeds with
+ * *pj == NULL (json-c has no null object), which callers treat as "not an object".
+ * json-c checks the grammar (strict mode, UTF-8, depth); lex_check and tree_check
+ * add what it lets through, and duplicate member names are refused (FHIR forbids
+ * them; json-c would silently keep the last). */
 apr_status_t fs_json_parse(json_object **pj, apr_pool_t *p, const char *text,
                            apr_size_t len, const char **perr)
 {
@@ -256,7 +315,7 @@ apr_status_t fs_json_parse(json_object **pj, apr_pool_t *p, const char *text,
         *perr = "JSON document too large";
         return APR_EINVAL;
     }
-    tok = json_tokener_new_ex(FS_JSON_MAX_DEPTH);
+    tok = json_tokener_new_ex(FS_JSON_MAX_DEPTH + 1);
     if (!tok) return APR_ENOMEM;
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     j = json_tokener_parse_ex(tok, text, (int)len);

@@ -133,7 +133,7 @@ describe('FHIR backend, direct', () => {
   });
   after(() => backend?.stop());
 
-  test('prints its URL and listens on 127.0.0.1 only', () => {
+  test('reports its FHIR base URL on 127.0.0.1', () => {
     assert.equal(backend.url, `http://127.0.0.1:${backend.port}/fhir/R4`);
   });
   crudTests(() => fhir(backend.url), () => `http://127.0.0.1:${backend.port}`);

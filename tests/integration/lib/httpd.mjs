@@ -93,9 +93,9 @@ function quote(value) {
   return `"${String(value).replace(/(["\\])/g, '\\$1')}"`;
 }
 
-function loadModuleLines(modulePath) {
+function loadModuleLines(modulePath, moduleName) {
   const lines = SHARED_MODULES.map((name) => `LoadModule ${name}_module ${MODULES_DIR}/mod_${name}.so`);
-  if (modulePath) lines.push(`LoadModule fhirsub_module ${modulePath}`);
+  if (modulePath) lines.push(`LoadModule ${moduleName} ${modulePath}`);
   return lines;
 }
 
@@ -128,7 +128,7 @@ function buildConfig(o) {
     `ErrorLog ${quote(o.errorLogFile)}`,
     `LogLevel ${o.logLevel}`,
     ...(isRoot() ? [`User ${RUN_USER}`, `Group ${RUN_USER}`] : []),
-    ...loadModuleLines(o.modulePath),
+    ...loadModuleLines(o.modulePath, o.moduleName),
     'TypesConfig /etc/mime.types',
     'LogFormat "%h %u %t \\"%r\\" %>s %b %D" timed',
     `CustomLog ${quote(o.accessLogFile)} timed`,
@@ -186,7 +186,8 @@ function instancePids(confPath) {
 
 async function probeHttp(port) {
   try {
-    await fetch(`http://127.0.0.1:${port}/.harness-probe`, { signal: AbortSignal.timeout(2000) });
+    const res = await fetch(`http://127.0.0.1:${port}/.harness-probe`, { signal: AbortSignal.timeout(2000) });
+    await res.arrayBuffer(); // any answer will do; drain it so the connection is released
     return true;
   } catch {
     return false;
@@ -255,7 +256,8 @@ function countResumes(errorLogText) {
 /**
  * Starts httpd. Options (all optional):
  *   dir, port, logLevel ('warn', e.g. 'warn fhirsub:debug'), module (false: do not load it),
- *   modulePath (skipped when the file does not exist), db {driver:'sqlite3'|'pgsql', params},
+ *   modulePath (skipped when the file does not exist), moduleName ('fhirsub_module'),
+ *   db {driver:'sqlite3'|'pgsql', params (sqlite3: default <dir>/db/fhirsub.sqlite)},
  *   serverDirectives [lines], locations [{path, directives:[lines], proxyTo}], users {name: password},
  *   timeoutMs.
  * Raw lines may use ${FHIRSUB_DIR} and ${FHIRSUB_HTPASSWD} (httpd Define variables).
@@ -280,6 +282,7 @@ export async function startHttpd(opts = {}) {
     ...state,
     logLevel: opts.logLevel ?? 'warn',
     modulePath,
+    moduleName: opts.moduleName ?? 'fhirsub_module',
     db,
     serverDirectives: opts.serverDirectives ?? [],
     locations: opts.locations ?? [],

@@ -27,7 +27,7 @@ function resolveLocations(opts, ctx) {
  *   fhirDirectives  raw lines inside the default <Location fhirPath> (before ProxyPass)
  *   locations     [{path, directives, proxyTo}] or ({backend, pg, fhirPath}) => [...]
  *                 (replaces the default location)
- *   serverDirectives, users, logLevel, module, modulePath, timeoutMs: passed to startHttpd
+ *   serverDirectives, users, logLevel, module, modulePath, moduleName, timeoutMs: as for startHttpd
  * @returns {Promise<{db, dir, fhirPath, fhirUrl, pg, backend, httpd, query(sql), stop()}>}
  *   fhirUrl is the FHIR base through httpd, e.g. http://127.0.0.1:PORT/fhir/R4;
  *   query(sql) resolves to rows (arrays of strings) from whichever database is in use.
@@ -60,6 +60,7 @@ export async function startStack(opts = {}) {
       logLevel: opts.logLevel,
       module: opts.module,
       modulePath: opts.modulePath,
+      moduleName: opts.moduleName,
       users: opts.users,
       serverDirectives: opts.serverDirectives,
       db: db === 'pgsql' ? { driver: 'pgsql', params: stack.pg.conninfo } : { driver: 'sqlite3' },
