@@ -58,9 +58,9 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                        server_rec *s)
 {
     server_rec *vs;
-    (void)pconf; (void)plog;
+    (void)pconf; (void)plog; (void)ptemp;
     fs_log_set(log_is_level, log_print, s);
-    if (APR_SUCCESS != fhirsub_conf_check(s, ptemp)) return HTTP_INTERNAL_SERVER_ERROR;
+    if (APR_SUCCESS != fhirsub_conf_check(s)) return HTTP_INTERNAL_SERVER_ERROR;
     for (vs = s; vs; vs = vs->next) {
         fhirsub_srv_conf *sc = ap_get_module_config(vs->module_config, &fhirsub_module);
         if (sc && sc->locations->nelts) fhirsub_store_enable();

@@ -297,25 +297,28 @@ const command_rec fhirsub_cmds[] = {
 
 /* ---- startup check ------------------------------------------------------ */
 
-static const char *check_location(apr_pool_t *p, const fhirsub_dir_conf *c)
+static const char *check_location(const fhirsub_dir_conf *c)
 {
-    if (!c->ws_url) return "FhirSubWebSocketURL is not set";
-    if (!c->key) return "FhirSubTokenKey is not set";
-    if (c->allowed_content != FHIRSUB_UNSET && c->allowed_content == 0) {
-        return "FhirSubPayloadContent allows nothing";
+    if (c->ws_url && !c->key) {
+        return "FhirSubWebSocketURL is set but FhirSubTokenKey is not: binding tokens "
+               "could not be signed";
     }
-    (void)p;
     return NULL;
 }
 
-apr_status_t fhirsub_conf_check(server_rec *s, apr_pool_t *ptemp)
+apr_status_t fhirsub_conf_check(server_rec *s)
 {
     for (; s; s = s->next) {
         fhirsub_srv_conf *sc = ap_get_module_config(s->module_config, &fhirsub_module);
         int i;
         for (i = 0; sc && i < sc->locations->nelts; ++i) {
             const fhirsub_dir_conf *c = APR_ARRAY_IDX(sc->locations, i, fhirsub_dir_conf *);
-            const char *err = check_location(ptemp, c);
+            const char *err = check_location(c);
+            if (!c->ws_url) {
+                ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, FHIRSUB_LOGNO(10602)
+                             "mod_fhirsub: <Location %s>: no FhirSubWebSocketURL, websocket "
+                             "subscriptions are not enabled there", c->base_path);
+            }
             if (err) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, FHIRSUB_LOGNO(10601)
                              "mod_fhirsub: <Location %s>: %s (put the FhirSub* directives "

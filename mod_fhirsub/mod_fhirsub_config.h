@@ -58,6 +58,6 @@ apr_off_t fhirsub_conf_max_body(const fhirsub_dir_conf *c);
 const char *fhirsub_conf_anon_user(const fhirsub_dir_conf *c);
 
 /* Post-config check of every location that enabled the service. */
-apr_status_t fhirsub_conf_check(server_rec *s, apr_pool_t *ptemp);
+apr_status_t fhirsub_conf_check(server_rec *s);
 
 #endif

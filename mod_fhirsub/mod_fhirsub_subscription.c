@@ -93,6 +93,11 @@ static int create(fhirsub_req *q, fs_store_t *store)
     if (APR_SUCCESS != fs_sub_parse(&sub, &prob, q->r->pool, body, &policy, q->now)) {
         return send_problem(q, &prob);
     }
+    if (!q->conf->ws_url) {
+        /* websocket is the only channel: without it nothing could be delivered. */
+        return fhirsub_send_error(q->r, 422, "not-supported", "WebSocket subscriptions "
+                                  "not enabled for this endpoint (no FhirSubWebSocketURL)");
+    }
     if (APR_SUCCESS != fs_id_new(&sub->id, q->r->pool)) {
         return fhirsub_send_error(q->r, HTTP_INTERNAL_SERVER_ERROR, "exception",
                                   "no random source for a new id");

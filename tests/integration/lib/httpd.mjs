@@ -324,7 +324,7 @@ export async function startHttpd(opts = {}) {
     dbFile,
     htpasswdFile: state.htpasswdFile,
     modulePath,
-    /** Error log text, from byte offset `from` (see logSize()) to the end. */
+    /** Error log text from offset `from` (a logSize() taken earlier) to the end. */
     errorLog: (from = 0) => readFileOr(state.errorLogFile).slice(from),
     logSize: () => readFileOr(state.errorLogFile).length,
     accessLog: () => readFileOr(state.accessLogFile),

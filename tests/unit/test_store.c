@@ -1,0 +1,885 @@
+/* Unit tests: fs_store against real databases through apr_dbd.
+ *
+ * SQLite always (a file in a fresh mkdtemp directory per test); PostgreSQL when
+ * FHIRSUB_TEST_PGSQL holds a libpq conninfo ("host=127.0.0.1 port=5432
+ * dbname=postgres user=fhirsub", see scripts/lib/pg.sh). Every PostgreSQL test
+ * starts by dropping the fhirsub_* tables, so runs are independent. The same test
+ * functions run on both drivers: each TCase's fixture picks the driver. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <check.h>
+#include <apr_general.h>
+#include <apr_strings.h>
+#include <apr_dbd.h>
+
+#include "../../src/core/fs_store.h"
+#include "../../src/core/fs_time.h"
+
+static apr_pool_t *pool;
+static fs_store_t store;
+static const char *db_driver;          /* "sqlite3" or "pgsql" for the running TCase */
+static char tmpdir[64];                /* sqlite3: the directory of the database file */
+static const char *dbfile;
+
+/* Epoch milliseconds of a fixed moment (2026-01-15T10:00:00.123Z) and helpers, so
+ * every time survives the millisecond columns exactly. */
+#define T0_MS APR_INT64_C(1768471200123)
+#define T(ms_offset) fs_time_from_ms(T0_MS + (ms_offset))
+
+/* ---- fixture ----------------------------------------------------------------------- */
+
+/* Plain SQL on the store's connection (no parameters, no % processing). */
+static void sql(const char *stmt)
+{
+    int nrows = 0;
+    int err = apr_dbd_query(store.driver, store.handle, &nrows, stmt);
+    ck_assert_msg(err == 0, "%s: %s", stmt, fs_store_error(&store, err));
+}
+
+/* A select's rows as "a|b|c" strings, read to the end (pgsql needs that). */
+static apr_array_header_t *select_all(const char *stmt)
+{
+    apr_array_header_t *out = apr_array_make(pool, 4, sizeof(const char *));
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int err, i, n;
+
+    err = apr_dbd_select(store.driver, pool, store.handle, &res, stmt, 0);
+    ck_assert_msg(err == 0, "%s: %s", stmt, fs_store_error(&store, err));
+    n = apr_dbd_num_cols(store.driver, res);
+    while (apr_dbd_get_row(store.driver, pool, res, &row, -1) == 0) {
+        const char *line = NULL;
+        for (i = 0; i < n; ++i) {
+            const char *v = apr_dbd_get_entry(store.driver, row, i);
+            line = line ? apr_pstrcat(pool, line, "|", v ? v : "", NULL)
+                        : apr_pstrdup(pool, v ? v : "");
+        }
+        APR_ARRAY_PUSH(out, const char *) = line ? line : "";
+    }
+    return out;
+}
+
+static const char *select_one(const char *stmt)
+{
+    apr_array_header_t *rows = select_all(stmt);
+    ck_assert_msg(rows->nelts == 1, "%s: %d rows", stmt, rows->nelts);
+    return APR_ARRAY_IDX(rows, 0, const char *);
+}
+
+static int count(const char *stmt)
+{
+    return atoi(select_one(stmt));
+}
+
+static void open_db(const char *name)
+{
+    const char *params = NULL;
+    const char *err = NULL;
+    apr_status_t rv;
+
+    db_driver = name;
+    ck_assert_int_eq(apr_pool_create(&pool, NULL), APR_SUCCESS);
+    memset(&store, 0, sizeof(store));
+    rv = apr_dbd_get_driver(pool, name, &store.driver);
+    ck_assert_msg(rv == APR_SUCCESS, "apr_dbd driver %s not available (%d)%s", name, rv,
+                  rv == APR_EDSOOPEN ? ": install libaprutil1-dbd-" : "");
+    if (!strcmp(name, "sqlite3")) {
+        strcpy(tmpdir, "/tmp/fhirsub-store-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+        dbfile = apr_pstrcat(pool, tmpdir, "/store.db", NULL);
+        params = dbfile;
+    }
+    else {
+        params = getenv("FHIRSUB_TEST_PGSQL");
+        ck_assert_ptr_nonnull(params);
+    }
+    rv = apr_dbd_open_ex(store.driver, pool, params, &store.handle, &err);
+    ck_assert_msg(rv == APR_SUCCESS, "cannot open %s '%s': %s", name, params,
+                  err ? err : "(no message)");
+}
+
+/* Drop every fhirsub_* table: a fresh schema per PostgreSQL test. */
+static void pg_drop_schema(void)
+{
+    static const char *const known[] = {
+        "fhirsub_event", "fhirsub_change", "fhirsub_grant_subscription", "fhirsub_grant",
+        "fhirsub_subscription", "fhirsub_schema", NULL
+    };
+    apr_array_header_t *rows;
+    int i;
+
+    rows = select_all("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+                      " AND tablename LIKE 'fhirsub\\_%'");
+    for (i = 0; i < rows->nelts; ++i) {
+        sql(apr_pstrcat(pool, "DROP TABLE IF EXISTS \"",
+                        APR_ARRAY_IDX(rows, i, const char *), "\" CASCADE", NULL));
+    }
+    for (i = 0; known[i]; ++i) {
+        sql(apr_pstrcat(pool, "DROP TABLE IF EXISTS ", known[i], " CASCADE", NULL));
+    }
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM pg_tables WHERE schemaname ="
+                           " current_schema() AND tablename LIKE 'fhirsub\\_%'"), 0);
+}
+
+static void setup_sqlite(void)
+{
+    open_db("sqlite3");
+}
+
+static void setup_pgsql(void)
+{
+    open_db("pgsql");
+    pg_drop_schema();
+}
+
+static void teardown(void)
+{
+    if (store.handle) apr_dbd_close(store.driver, store.handle);
+    if (dbfile) {
+        static const char *const suffix[] = { "", "-wal", "-shm", "-journal", NULL };
+        int i;
+        for (i = 0; suffix[i]; ++i) unlink(apr_pstrcat(pool, dbfile, suffix[i], NULL));
+        rmdir(tmpdir);
+        dbfile = NULL;
+    }
+    apr_pool_destroy(pool);
+    pool = NULL;
+    memset(&store, 0, sizeof(store));
+}
+
+/* Migrated and with every statement prepared. */
+static void ready(void)
+{
+    const char *err = NULL;
+    ck_assert_msg(fs_store_migrate(&store, pool, &err) == APR_SUCCESS, "%s migrate: %s",
+                  db_driver, err);
+    ck_assert_msg(fs_store_prepare_all(&store, pool, &err) == APR_SUCCESS,
+                  "%s prepare: %s", db_driver, err);
+}
+
+/* ---- data -------------------------------------------------------------------------- */
+
+static fs_sub_t *make_sub(const char *id, const char *owner, apr_int64_t created_offset)
+{
+    fs_sub_t *s = apr_pcalloc(pool, sizeof(*s));
+    s->id = id;
+    s->owner = owner;
+    s->status = "active";
+    s->channel_type = "websocket";
+    s->shape = FS_SHAPE_BACKPORT;
+    s->topic = "http://example.org/fhir/SubscriptionTopic/encounter-complete";
+    s->criteria = s->topic;
+    s->filters_json = "[{\"resourceType\":\"Encounter\",\"filterParameter\":\"patient\","
+                      "\"value\":\"Patient/123\"}]";
+    s->content = "id-only";
+    s->content_type = "application/fhir+json";
+    s->heartbeat_period = 60;
+    s->timeout = 30;
+    s->max_count = 20;
+    s->end = T(86400000);
+    s->base_url = "https://fhir.example.org/r4";
+    s->events_since_start = 7;
+    s->last_delivery = T(5000);
+    s->error = "";
+    s->version_id = 1;
+    s->created = T(created_offset);
+    s->updated = T(created_offset + 1);
+    s->resource_json = apr_psprintf(pool, "{\"resourceType\":\"Subscription\",\"id\":\"%s\"}",
+                                    id);
+    return s;
+}
+
+#define STR_EQ(field) ck_assert_msg(!strcmp(got->field, want->field), \
+    "%s: " #field " '%s' != '%s'", db_driver, got->field, want->field)
+#define INT_EQ(field) ck_assert_msg(got->field == want->field, \
+    "%s: " #field " %" APR_INT64_T_FMT " != %" APR_INT64_T_FMT, db_driver, \
+    (apr_int64_t)got->field, (apr_int64_t)want->field)
+
+static void sub_eq(const fs_sub_t *got, const fs_sub_t *want)
+{
+    ck_assert_ptr_nonnull(got);
+    STR_EQ(id);
+    STR_EQ(owner);
+    STR_EQ(status);
+    STR_EQ(channel_type);
+    INT_EQ(shape);
+    if (want->topic) {
+        ck_assert_ptr_nonnull(got->topic);
+        STR_EQ(topic);
+    }
+    else {
+        ck_assert_ptr_null(got->topic);
+    }
+    STR_EQ(criteria);
+    STR_EQ(filters_json);
+    STR_EQ(content);
+    STR_EQ(content_type);
+    INT_EQ(heartbeat_period);
+    INT_EQ(timeout);
+    INT_EQ(max_count);
+    INT_EQ(end);
+    STR_EQ(base_url);
+    INT_EQ(events_since_start);
+    INT_EQ(last_delivery);
+    STR_EQ(error);
+    INT_EQ(version_id);
+    INT_EQ(created);
+    INT_EQ(updated);
+    STR_EQ(resource_json);
+}
+
+static fs_sub_t *get_sub(const char *id)
+{
+    fs_sub_t *s = NULL;
+    ck_assert_int_eq(fs_store_sub_get(&store, pool, id, &s), APR_SUCCESS);
+    ck_assert_ptr_nonnull(s);
+    return s;
+}
+
+static void insert_sub(const fs_sub_t *s)
+{
+    ck_assert_msg(fs_store_sub_insert(&store, pool, s) == APR_SUCCESS, "%s: insert %s",
+                  db_driver, s->id);
+}
+
+static fs_grant_t *make_grant(const char *id, const char *owner, apr_int64_t expires_offset,
+                              const char *sub1, const char *sub2, const char *sub3)
+{
+    fs_grant_t *g = apr_pcalloc(pool, sizeof(*g));
+    g->id = id;
+    g->owner = owner;
+    g->issued = T(0);
+    g->expires = T(expires_offset);
+    g->sub_ids = apr_array_make(pool, 3, sizeof(const char *));
+    if (sub1) APR_ARRAY_PUSH(g->sub_ids, const char *) = sub1;
+    if (sub2) APR_ARRAY_PUSH(g->sub_ids, const char *) = sub2;
+    if (sub3) APR_ARRAY_PUSH(g->sub_ids, const char *) = sub3;
+    return g;
+}
+
+static fs_grant_t *get_grant(const char *id)
+{
+    fs_grant_t *g = NULL;
+    ck_assert_int_eq(fs_store_grant_get(&store, pool, id, &g), APR_SUCCESS);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_ptr_nonnull(g->sub_ids);
+    return g;
+}
+
+static const char *sub_id_at(const fs_grant_t *g, int i)
+{
+    ck_assert_int_lt(i, g->sub_ids->nelts);
+    return APR_ARRAY_IDX(g->sub_ids, i, const char *);
+}
+
+/* ---- schema ------------------------------------------------------------------------ */
+
+START_TEST(migrate_empty)
+{
+    const char *err = NULL;
+    int version = -1;
+
+    /* the header promises 0 for a database without the schema */
+    ck_assert_msg(fs_store_schema_version(&store, pool, &version) == APR_SUCCESS,
+                  "%s: schema_version fails on an empty database", db_driver);
+    ck_assert_int_eq(version, 0);
+    ck_assert_msg(fs_store_migrate(&store, pool, &err) == APR_SUCCESS, "%s", err);
+    ck_assert_int_eq(fs_store_schema_version(&store, pool, &version), APR_SUCCESS);
+    ck_assert_int_eq(version, FS_SCHEMA_VERSION);
+    ck_assert_str_eq(select_one("SELECT id, version FROM fhirsub_schema"),
+                     apr_psprintf(pool, "1|%d", FS_SCHEMA_VERSION));
+    /* every table exists and is empty */
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_subscription"), 0);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_grant"), 0);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_grant_subscription"), 0);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_change"), 0);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_event"), 0);
+}
+END_TEST
+
+START_TEST(migrate_twice)
+{
+    const char *err = NULL, *before;
+    int version = 0;
+
+    ready();
+    insert_sub(make_sub("keep", "alice", 0));
+    before = select_one("SELECT id, version, updated_ms FROM fhirsub_schema");
+    ck_assert_msg(fs_store_migrate(&store, pool, &err) == APR_SUCCESS, "%s", err);
+    ck_assert_msg(fs_store_migrate(&store, pool, &err) == APR_SUCCESS, "%s", err);
+    ck_assert_int_eq(fs_store_schema_version(&store, pool, &version), APR_SUCCESS);
+    ck_assert_int_eq(version, FS_SCHEMA_VERSION);
+    /* nothing rewritten: same single row, same timestamp, data kept */
+    ck_assert_str_eq(select_one("SELECT id, version, updated_ms FROM fhirsub_schema"), before);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_schema"), 1);
+    sub_eq(get_sub("keep"), make_sub("keep", "alice", 0));
+}
+END_TEST
+
+START_TEST(migrate_newer_refused)
+{
+    const char *err = NULL;
+    apr_time_t start;
+    int version = 0;
+
+    ready();
+    sql("UPDATE fhirsub_schema SET version = 99");
+    start = apr_time_now();
+    ck_assert_int_ne(fs_store_migrate(&store, pool, &err), APR_SUCCESS);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_msg(strstr(err, "99") && strstr(err, "newer") && strstr(err, "upgrade"),
+                  "message: %s", err);
+    /* refused at once, not after the retries meant for races */
+    ck_assert_int_lt(apr_time_now() - start, apr_time_from_msec(1000));
+    ck_assert_int_eq(fs_store_schema_version(&store, pool, &version), APR_SUCCESS);
+    ck_assert_int_eq(version, 99);
+}
+END_TEST
+
+START_TEST(prepare_all)
+{
+    const char *err = NULL;
+    const fs_stmt_def_t *def;
+    int n = 0;
+
+    ck_assert_int_eq(fs_store_prepared_complete(NULL), 0);
+    ready();
+    for (def = fs_store_statements; def->label; ++def) {
+        const char *c;
+        ++n;
+        /* labels become PREPARE <label> on pgsql: [a-z_] with the module prefix */
+        ck_assert_msg(!strncmp(def->label, "fhirsub_", 8), "label %s", def->label);
+        for (c = def->label; *c; ++c) {
+            ck_assert_msg((*c >= 'a' && *c <= 'z') || *c == '_', "label %s", def->label);
+        }
+        ck_assert_ptr_nonnull(apr_hash_get(store.prepared, def->label, APR_HASH_KEY_STRING));
+    }
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_eq((int)apr_hash_count(store.prepared), n);
+    ck_assert(fs_store_prepared_complete(store.prepared));
+    /* a second call prepares nothing twice (pgsql would say "already exists") */
+    ck_assert_msg(fs_store_prepare_all(&store, pool, &err) == APR_SUCCESS, "%s", err);
+    ck_assert_int_eq((int)apr_hash_count(store.prepared), n);
+    /* one missing statement makes the set incomplete */
+    apr_hash_set(store.prepared, fs_store_statements[0].label, APR_HASH_KEY_STRING, NULL);
+    ck_assert_int_eq(fs_store_prepared_complete(store.prepared), 0);
+    ck_assert_int_eq(fs_store_prepared_complete(apr_hash_make(pool)), 0);
+}
+END_TEST
+
+START_TEST(prepare_without_schema)
+{
+    const char *err = NULL;
+    fs_sub_t *s = (fs_sub_t *)1;
+
+    ck_assert_int_ne(fs_store_prepare_all(&store, pool, &err), APR_SUCCESS);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_msg(!strncmp(err, "preparing fhirsub_", 18), "message: %s", err);
+    /* an unprepared statement is an error, not a crash */
+    store.prepared = NULL;
+    ck_assert_int_ne(fs_store_sub_get(&store, pool, "x", &s), APR_SUCCESS);
+    ck_assert_ptr_null(s);
+}
+END_TEST
+
+/* ---- subscriptions ----------------------------------------------------------------- */
+
+START_TEST(sub_insert_get)
+{
+    fs_sub_t *s = NULL, *classic;
+
+    ready();
+    insert_sub(make_sub("s1", "alice", 0));
+    sub_eq(get_sub("s1"), make_sub("s1", "alice", 0));
+    /* classic criteria: no topic, zeros and empty texts */
+    classic = make_sub("c1", "alice", 10);
+    classic->shape = FS_SHAPE_CLASSIC;
+    classic->topic = NULL;
+    classic->criteria = "Observation?code=http://loinc.org|1234-5&_lastUpdated=gt2026";
+    classic->filters_json = "[]";
+    classic->content = "full-resource";
+    classic->heartbeat_period = 0;
+    classic->timeout = 0;
+    classic->max_count = 0;
+    classic->end = 0;
+    classic->last_delivery = 0;
+    classic->events_since_start = 0;
+    classic->error = "delivery failed: 503";
+    insert_sub(classic);
+    sub_eq(get_sub("c1"), classic);
+    /* R5 shape and a big counter */
+    s = make_sub("r5", "bob", 20);
+    s->shape = FS_SHAPE_R5;
+    s->events_since_start = APR_INT64_C(5000000000);
+    s->version_id = APR_INT64_C(3000000000);
+    insert_sub(s);
+    sub_eq(get_sub("r5"), s);
+    /* unknown id */
+    s = (fs_sub_t *)1;
+    ck_assert_int_eq(fs_store_sub_get(&store, pool, "nope", &s), APR_NOTFOUND);
+    ck_assert_ptr_null(s);
+    /* the id is the primary key */
+    ck_assert_int_ne(fs_store_sub_insert(&store, pool, make_sub("s1", "mallory", 30)),
+                     APR_SUCCESS);
+    sub_eq(get_sub("s1"), make_sub("s1", "alice", 0));
+    /* the store still works after the failed statement */
+    insert_sub(make_sub("s2", "alice", 40));
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_subscription"), 4);
+}
+END_TEST
+
+START_TEST(sub_list_owner)
+{
+    apr_array_header_t *list = NULL;
+
+    ready();
+    /* inserted out of creation order; "b" and "a" share a creation time */
+    insert_sub(make_sub("late", "alice", 3000));
+    insert_sub(make_sub("b", "alice", 1000));
+    insert_sub(make_sub("other", "bob", 0));
+    insert_sub(make_sub("first", "alice", 500));
+    insert_sub(make_sub("a", "alice", 1000));
+    insert_sub(make_sub("case", "Alice", 0));
+
+    ck_assert_int_eq(fs_store_sub_list_owner(&store, pool, "alice", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 4);
+    sub_eq(APR_ARRAY_IDX(list, 0, fs_sub_t *), make_sub("first", "alice", 500));
+    sub_eq(APR_ARRAY_IDX(list, 1, fs_sub_t *), make_sub("a", "alice", 1000));
+    sub_eq(APR_ARRAY_IDX(list, 2, fs_sub_t *), make_sub("b", "alice", 1000));
+    sub_eq(APR_ARRAY_IDX(list, 3, fs_sub_t *), make_sub("late", "alice", 3000));
+
+    ck_assert_int_eq(fs_store_sub_list_owner(&store, pool, "bob", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 1);
+    ck_assert_str_eq(APR_ARRAY_IDX(list, 0, fs_sub_t *)->id, "other");
+    ck_assert_int_eq(fs_store_sub_list_owner(&store, pool, "Alice", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 1);
+    ck_assert_str_eq(APR_ARRAY_IDX(list, 0, fs_sub_t *)->id, "case");
+    list = NULL;
+    ck_assert_int_eq(fs_store_sub_list_owner(&store, pool, "nobody", &list), APR_SUCCESS);
+    ck_assert_ptr_nonnull(list);
+    ck_assert_int_eq(list->nelts, 0);
+    ck_assert_int_eq(fs_store_sub_list_owner(&store, pool, "%", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 0);
+    ck_assert_int_eq(fs_store_sub_list_owner(&store, pool, "", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 0);
+}
+END_TEST
+
+START_TEST(sub_update_versions)
+{
+    fs_sub_t *s, *want, *stale;
+
+    ready();
+    insert_sub(make_sub("u1", "alice", 0));
+    insert_sub(make_sub("u2", "alice", 10));
+    s = get_sub("u1");
+    s->status = "off";
+    s->channel_type = "websocket";
+    s->shape = FS_SHAPE_CLASSIC;
+    s->topic = NULL;
+    s->criteria = "Patient?name=x";
+    s->filters_json = "[]";
+    s->content = "full-resource";
+    s->content_type = "application/json";
+    s->heartbeat_period = 120;
+    s->timeout = 5;
+    s->max_count = 50;
+    s->end = T(99999);
+    s->version_id = 2;
+    s->updated = T(7777);
+    s->resource_json = "{\"resourceType\":\"Subscription\",\"id\":\"u1\",\"v\":2}";
+    /* what the update does not touch */
+    s->owner = "mallory";
+    s->created = T(123456);
+    s->events_since_start = 999;
+    s->base_url = "https://elsewhere.example/";
+    ck_assert_int_eq(fs_store_sub_update(&store, pool, s, 1), APR_SUCCESS);
+
+    want = make_sub("u1", "alice", 0);
+    want->status = "off";
+    want->shape = FS_SHAPE_CLASSIC;
+    want->topic = NULL;
+    want->criteria = "Patient?name=x";
+    want->filters_json = "[]";
+    want->content = "full-resource";
+    want->content_type = "application/json";
+    want->heartbeat_period = 120;
+    want->timeout = 5;
+    want->max_count = 50;
+    want->end = T(99999);
+    want->version_id = 2;
+    want->updated = T(7777);
+    want->resource_json = "{\"resourceType\":\"Subscription\",\"id\":\"u1\",\"v\":2}";
+    sub_eq(get_sub("u1"), want);
+    sub_eq(get_sub("u2"), make_sub("u2", "alice", 10));
+
+    /* a writer that read version 1 lost the race */
+    stale = make_sub("u1", "alice", 0);
+    stale->version_id = 2;
+    stale->status = "requested";
+    ck_assert_int_eq(fs_store_sub_update(&store, pool, stale, 1), APR_EEXIST);
+    sub_eq(get_sub("u1"), want);
+    /* the next version from the current one wins */
+    want->version_id = 3;
+    want->status = "active";
+    ck_assert_int_eq(fs_store_sub_update(&store, pool, want, 2), APR_SUCCESS);
+    sub_eq(get_sub("u1"), want);
+    /* unknown id */
+    ck_assert_int_eq(fs_store_sub_update(&store, pool, make_sub("ghost", "alice", 0), 1),
+                     APR_NOTFOUND);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_subscription"), 2);
+}
+END_TEST
+
+START_TEST(sub_set_status)
+{
+    fs_sub_t *want;
+
+    ready();
+    insert_sub(make_sub("st", "alice", 0));
+    insert_sub(make_sub("st2", "alice", 0));
+    ck_assert_int_eq(fs_store_sub_set_status(&store, pool, "st", "active", "off"),
+                     APR_SUCCESS);
+    want = make_sub("st", "alice", 0);
+    want->status = "off";
+    sub_eq(get_sub("st"), want);
+    ck_assert_str_eq(get_sub("st2")->status, "active");
+    /* only from the expected status */
+    ck_assert_int_eq(fs_store_sub_set_status(&store, pool, "st", "active", "error"),
+                     APR_SUCCESS);
+    ck_assert_str_eq(get_sub("st")->status, "off");
+    ck_assert_int_eq(fs_store_sub_set_status(&store, pool, "st", "off", "error"),
+                     APR_SUCCESS);
+    ck_assert_str_eq(get_sub("st")->status, "error");
+    /* an unknown id changes nothing */
+    ck_assert_int_eq(fs_store_sub_set_status(&store, pool, "nope", "active", "off"),
+                     APR_SUCCESS);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_subscription WHERE status = 'off'"),
+                     0);
+}
+END_TEST
+
+START_TEST(sub_delete_cascade)
+{
+    fs_grant_t *g;
+    fs_sub_t *s = (fs_sub_t *)1;
+
+    ready();
+    insert_sub(make_sub("d1", "alice", 0));
+    insert_sub(make_sub("d2", "alice", 10));
+    sql("INSERT INTO fhirsub_change (id, created_ms, resource_type, resource_id, version_id,"
+        " interaction, request_method, request_url, response_status, body) VALUES"
+        " ('c1', 1, 'Encounter', 'e1', '1', 'create', 'POST', 'Encounter', '201', '{}')");
+    sql("INSERT INTO fhirsub_event (subscription_id, event_number, change_id, created_ms)"
+        " VALUES ('d1', 1, 'c1', 1)");
+    sql("INSERT INTO fhirsub_event (subscription_id, event_number, change_id, created_ms)"
+        " VALUES ('d1', 2, 'c1', 2)");
+    sql("INSERT INTO fhirsub_event (subscription_id, event_number, change_id, created_ms)"
+        " VALUES ('d2', 1, 'c1', 1)");
+    ck_assert_int_eq(fs_store_grant_insert(&store, pool,
+                                           make_grant("g1", "alice", 60000, "d1", "d2", NULL)),
+                     APR_SUCCESS);
+    ck_assert_int_eq(fs_store_grant_insert(&store, pool,
+                                           make_grant("g2", "alice", 60000, "d1", NULL, NULL)),
+                     APR_SUCCESS);
+
+    /* another owner cannot delete it, and nothing is removed */
+    ck_assert_int_eq(fs_store_sub_delete(&store, pool, "d1", "bob"), APR_NOTFOUND);
+    get_sub("d1");
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_event"), 3);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_grant_subscription"), 3);
+
+    ck_assert_int_eq(fs_store_sub_delete(&store, pool, "d1", "alice"), APR_SUCCESS);
+    ck_assert_int_eq(fs_store_sub_get(&store, pool, "d1", &s), APR_NOTFOUND);
+    ck_assert_ptr_null(s);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_event WHERE subscription_id = 'd1'"),
+                     0);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_event WHERE subscription_id = 'd2'"),
+                     1);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_grant_subscription"
+                           " WHERE subscription_id = 'd1'"), 0);
+    /* the grants stay, without the deleted subscription */
+    g = get_grant("g1");
+    ck_assert_int_eq(g->sub_ids->nelts, 1);
+    ck_assert_str_eq(sub_id_at(g, 0), "d2");
+    ck_assert_int_eq(get_grant("g2")->sub_ids->nelts, 0);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_change"), 1);
+    get_sub("d2");
+    /* gone means gone */
+    ck_assert_int_eq(fs_store_sub_delete(&store, pool, "d1", "alice"), APR_NOTFOUND);
+    ck_assert_int_eq(fs_store_sub_delete(&store, pool, "never", "alice"), APR_NOTFOUND);
+    /* the connection is usable after the rolled back transactions */
+    ck_assert_int_eq(fs_store_sub_delete(&store, pool, "d2", "alice"), APR_SUCCESS);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_subscription"), 0);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_event"), 0);
+}
+END_TEST
+
+/* Values are bound, never spliced into SQL: metacharacters, apr_dbd's own %
+ * markers, quotes, backslashes and unicode come back byte for byte. */
+START_TEST(sub_hostile_values)
+{
+    static const char *const evil_id = "x'); DROP TABLE fhirsub_subscription;--";
+    fs_sub_t *s, *got;
+    apr_array_header_t *list;
+    fs_grant_t *g;
+    int nrev = -1;
+
+    ready();
+    insert_sub(make_sub("plain", "alice", 0));
+    s = make_sub(evil_id, "o'wner\"; DELETE FROM fhirsub_grant; -- %s %d %% \\", 10);
+    s->status = "active";
+    s->topic = "http://example.org/t?x='1'&y=%s%%";
+    s->criteria = "Observation?code=100%25&note='a''b'&x=\\'";
+    s->filters_json = "[{\"value\":\"\\\"quoted\\\" 'single' %s %lld $1 ?\"}]";
+    s->content_type = "application/fhir+json; charset=\"utf-8\"";
+    s->base_url = "https://h\xc3\xa9llo.example/fhir?a=%d";
+    s->error = "line1\nline2\ttab \\ backslash; -- comment /* c */";
+    s->resource_json = "{\"resourceType\":\"Subscription\",\"reason\":\""
+                       "\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80 \\u0000? $$ ' \\\" %s\"}";
+    insert_sub(s);
+    got = get_sub(evil_id);
+    sub_eq(got, s);
+    ck_assert_int_eq((int)strlen(got->id), (int)strlen(evil_id));
+    /* the table is still there and holds both rows */
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_subscription"), 2);
+    sub_eq(get_sub("plain"), make_sub("plain", "alice", 0));
+    ck_assert_int_eq(fs_store_sub_list_owner(&store, pool, s->owner, &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 1);
+    sub_eq(APR_ARRAY_IDX(list, 0, fs_sub_t *), s);
+    /* LIKE-style wildcards are not wildcards */
+    ck_assert_int_eq(fs_store_sub_list_owner(&store, pool, "o%", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 0);
+
+    /* update and status by that id */
+    s->version_id = 2;
+    s->resource_json = "{\"v\":\"' OR '1'='1\"}";
+    ck_assert_int_eq(fs_store_sub_update(&store, pool, s, 1), APR_SUCCESS);
+    sub_eq(get_sub(evil_id), s);
+    ck_assert_int_eq(fs_store_sub_update(&store, pool, s, 1), APR_EEXIST);
+    ck_assert_int_eq(fs_store_sub_set_status(&store, pool, evil_id, "active", "off"),
+                     APR_SUCCESS);
+    ck_assert_str_eq(get_sub(evil_id)->status, "off");
+
+    /* grants with hostile ids and owner */
+    ck_assert_int_eq(fs_store_grant_insert(&store, pool,
+                     make_grant("g'; DROP TABLE fhirsub_grant;--", "o'wner %s", 1000,
+                                evil_id, "plain", NULL)), APR_SUCCESS);
+    g = get_grant("g'; DROP TABLE fhirsub_grant;--");
+    ck_assert_str_eq(g->owner, "o'wner %s");
+    ck_assert_int_eq(g->sub_ids->nelts, 2);
+    ck_assert_str_eq(sub_id_at(g, 0), "plain");
+    ck_assert_str_eq(sub_id_at(g, 1), evil_id);
+    ck_assert_int_eq(fs_store_grant_revoke_owner(&store, pool, "o'wner %s", T(1), &nrev),
+                     APR_SUCCESS);
+    ck_assert_int_eq(nrev, 1);
+
+    /* delete with the hostile owner */
+    ck_assert_int_eq(fs_store_sub_delete(&store, pool, evil_id, "o'wner"), APR_NOTFOUND);
+    ck_assert_int_eq(fs_store_sub_delete(&store, pool, evil_id, s->owner), APR_SUCCESS);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_subscription"), 1);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_grant"), 1);
+    ck_assert_int_eq(get_grant("g'; DROP TABLE fhirsub_grant;--")->sub_ids->nelts, 1);
+}
+END_TEST
+
+/* ---- grants ------------------------------------------------------------------------ */
+
+START_TEST(grant_insert_get)
+{
+    fs_grant_t *g = (fs_grant_t *)1, *got;
+
+    ready();
+    ck_assert_int_eq(fs_store_grant_insert(&store, pool,
+                     make_grant("g1", "alice", 3600000, "s-b", "s-a", "s-c")), APR_SUCCESS);
+    got = get_grant("g1");
+    ck_assert_str_eq(got->id, "g1");
+    ck_assert_str_eq(got->owner, "alice");
+    ck_assert(got->issued == T(0));
+    ck_assert(got->expires == T(3600000));
+    ck_assert(got->revoked == 0);
+    /* subscription ids come back sorted */
+    ck_assert_int_eq(got->sub_ids->nelts, 3);
+    ck_assert_str_eq(sub_id_at(got, 0), "s-a");
+    ck_assert_str_eq(sub_id_at(got, 1), "s-b");
+    ck_assert_str_eq(sub_id_at(got, 2), "s-c");
+    /* a grant for no subscription */
+    ck_assert_int_eq(fs_store_grant_insert(&store, pool,
+                     make_grant("g0", "bob", 10, NULL, NULL, NULL)), APR_SUCCESS);
+    got = get_grant("g0");
+    ck_assert_str_eq(got->owner, "bob");
+    ck_assert_int_eq(got->sub_ids->nelts, 0);
+    /* unknown */
+    ck_assert_int_eq(fs_store_grant_get(&store, pool, "nope", &g), APR_NOTFOUND);
+    ck_assert_ptr_null(g);
+    /* a duplicate id fails as a whole: its links are rolled back */
+    ck_assert_int_ne(fs_store_grant_insert(&store, pool,
+                     make_grant("g1", "mallory", 10, "s-x", NULL, NULL)), APR_SUCCESS);
+    got = get_grant("g1");
+    ck_assert_str_eq(got->owner, "alice");
+    ck_assert_int_eq(got->sub_ids->nelts, 3);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_grant_subscription"
+                           " WHERE subscription_id = 's-x'"), 0);
+    /* a duplicate link fails as a whole too: no grant row is left behind */
+    ck_assert_int_ne(fs_store_grant_insert(&store, pool,
+                     make_grant("g2", "alice", 10, "s-a", "s-a", NULL)), APR_SUCCESS);
+    ck_assert_int_eq(fs_store_grant_get(&store, pool, "g2", &g), APR_NOTFOUND);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_grant"), 2);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_grant_subscription"), 3);
+}
+END_TEST
+
+START_TEST(grant_revoke)
+{
+    int n = -1;
+    fs_grant_t *g;
+
+    ready();
+    ck_assert_int_eq(fs_store_grant_insert(&store, pool,
+                     make_grant("a1", "alice", 1000, "s1", NULL, NULL)), APR_SUCCESS);
+    ck_assert_int_eq(fs_store_grant_insert(&store, pool,
+                     make_grant("a2", "alice", 1000, NULL, NULL, NULL)), APR_SUCCESS);
+    ck_assert_int_eq(fs_store_grant_insert(&store, pool,
+                     make_grant("a3", "alice", 1000, NULL, NULL, NULL)), APR_SUCCESS);
+    ck_assert_int_eq(fs_store_grant_insert(&store, pool,
+                     make_grant("b1", "bob", 1000, "s1", NULL, NULL)), APR_SUCCESS);
+
+    ck_assert_int_eq(fs_store_grant_revoke(&store, pool, "a1", T(100), &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 1);
+    g = get_grant("a1");
+    ck_assert(g->revoked == T(100));
+    ck_assert_int_eq(g->sub_ids->nelts, 1);
+    /* revoking again keeps the first time */
+    n = -1;
+    ck_assert_int_eq(fs_store_grant_revoke(&store, pool, "a1", T(200), &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
+    ck_assert(get_grant("a1")->revoked == T(100));
+    n = -1;
+    ck_assert_int_eq(fs_store_grant_revoke(&store, pool, "nope", T(200), &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
+
+    /* every live grant of alice, not bob's */
+    n = -1;
+    ck_assert_int_eq(fs_store_grant_revoke_owner(&store, pool, "alice", T(300), &n),
+                     APR_SUCCESS);
+    ck_assert_int_eq(n, 2);
+    ck_assert(get_grant("a1")->revoked == T(100));
+    ck_assert(get_grant("a2")->revoked == T(300));
+    ck_assert(get_grant("a3")->revoked == T(300));
+    ck_assert(get_grant("b1")->revoked == 0);
+    n = -1;
+    ck_assert_int_eq(fs_store_grant_revoke_owner(&store, pool, "alice", T(400), &n),
+                     APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
+    n = -1;
+    ck_assert_int_eq(fs_store_grant_revoke_owner(&store, pool, "nobody", T(400), &n),
+                     APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
+    n = -1;
+    ck_assert_int_eq(fs_store_grant_revoke_owner(&store, pool, "bob", T(500), &n),
+                     APR_SUCCESS);
+    ck_assert_int_eq(n, 1);
+    ck_assert(get_grant("b1")->revoked == T(500));
+}
+END_TEST
+
+START_TEST(grant_prune)
+{
+    fs_grant_t *g = NULL;
+    int n = -1;
+
+    ready();
+    ck_assert_int_eq(fs_store_grant_insert(&store, pool,
+                     make_grant("old1", "alice", 1000, "s1", "s2", NULL)), APR_SUCCESS);
+    ck_assert_int_eq(fs_store_grant_insert(&store, pool,
+                     make_grant("old2", "bob", 1999, "s1", NULL, NULL)), APR_SUCCESS);
+    ck_assert_int_eq(fs_store_grant_insert(&store, pool,
+                     make_grant("edge", "alice", 2000, "s3", NULL, NULL)), APR_SUCCESS);
+    ck_assert_int_eq(fs_store_grant_insert(&store, pool,
+                     make_grant("live", "alice", 9000, "s1", NULL, NULL)), APR_SUCCESS);
+    ck_assert_int_eq(fs_store_grant_revoke(&store, pool, "live", T(1), &n), APR_SUCCESS);
+
+    /* strictly before: the one expiring at that very moment stays */
+    n = -1;
+    ck_assert_int_eq(fs_store_grant_prune(&store, pool, T(2000), &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 2);
+    ck_assert_int_eq(fs_store_grant_get(&store, pool, "old1", &g), APR_NOTFOUND);
+    ck_assert_int_eq(fs_store_grant_get(&store, pool, "old2", &g), APR_NOTFOUND);
+    ck_assert_int_eq(get_grant("edge")->sub_ids->nelts, 1);
+    ck_assert_int_eq(get_grant("live")->sub_ids->nelts, 1);
+    /* their links went with them */
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_grant_subscription"), 2);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_grant_subscription"
+                           " WHERE grant_id IN ('old1', 'old2')"), 0);
+    n = -1;
+    ck_assert_int_eq(fs_store_grant_prune(&store, pool, T(2000), &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
+    n = -1;
+    ck_assert_int_eq(fs_store_grant_prune(&store, pool, T(100000), &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 2);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_grant"), 0);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_grant_subscription"), 0);
+}
+END_TEST
+
+/* ---- suite ------------------------------------------------------------------------- */
+
+static TCase *store_tcase(const char *name, void (*setup)(void))
+{
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, migrate_empty);
+    tcase_add_test(tc, migrate_twice);
+    tcase_add_test(tc, migrate_newer_refused);
+    tcase_add_test(tc, prepare_all);
+    tcase_add_test(tc, prepare_without_schema);
+    tcase_add_test(tc, sub_insert_get);
+    tcase_add_test(tc, sub_list_owner);
+    tcase_add_test(tc, sub_update_versions);
+    tcase_add_test(tc, sub_set_status);
+    tcase_add_test(tc, sub_delete_cascade);
+    tcase_add_test(tc, sub_hostile_values);
+    tcase_add_test(tc, grant_insert_get);
+    tcase_add_test(tc, grant_revoke);
+    tcase_add_test(tc, grant_prune);
+    return tc;
+}
+
+static Suite *store_suite(int with_pgsql)
+{
+    Suite *s = suite_create("store");
+    suite_add_tcase(s, store_tcase("sqlite3", setup_sqlite));
+    if (with_pgsql) suite_add_tcase(s, store_tcase("pgsql", setup_pgsql));
+    return s;
+}
+
+int main(void)
+{
+    apr_pool_t *global;
+    const char *pg = getenv("FHIRSUB_TEST_PGSQL");
+    int with_pgsql = pg && *pg;
+    SRunner *sr;
+    int failed;
+
+    apr_initialize();
+    atexit(apr_terminate);
+    apr_pool_create(&global, NULL);
+    apr_dbd_init(global);
+    if (with_pgsql) {
+        printf("pgsql store tests: running against '%s'\n", pg);
+    }
+    else {
+        printf("pgsql store tests: not run (FHIRSUB_TEST_PGSQL unset)\n");
+    }
+    fflush(stdout);
+    sr = srunner_create(store_suite(with_pgsql));
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    if (!with_pgsql) {
+        printf("pgsql store tests: not run (FHIRSUB_TEST_PGSQL unset)\n");
+    }
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
