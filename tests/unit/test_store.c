@@ -48,9 +48,10 @@ static apr_array_header_t *select_all(const char *stmt)
 
     err = apr_dbd_select(store.driver, pool, store.handle, &res, stmt, 0);
     ck_assert_msg(err == 0, "%s: %s", stmt, fs_store_error(&store, err));
-    n = apr_dbd_num_cols(store.driver, res);
     while (apr_dbd_get_row(store.driver, pool, res, &row, -1) == 0) {
         const char *line = NULL;
+        /* pgsql knows the columns of a sequential result only once a row is read */
+        n = apr_dbd_num_cols(store.driver, res);
         for (i = 0; i < n; ++i) {
             const char *v = apr_dbd_get_entry(store.driver, row, i);
             line = line ? apr_pstrcat(pool, line, "|", v ? v : "", NULL)
@@ -276,15 +277,23 @@ static const char *sub_id_at(const fs_grant_t *g, int i)
 
 /* ---- schema ------------------------------------------------------------------------ */
 
+/* fs_store.h: "The schema version in the database, 0 when it has none yet." */
+START_TEST(schema_version_empty)
+{
+    int version = -1;
+
+    ck_assert_msg(fs_store_schema_version(&store, pool, &version) == APR_SUCCESS,
+                  "%s: fs_store_schema_version fails on a database without the schema "
+                  "(fs_store.h promises version 0)", db_driver);
+    ck_assert_int_eq(version, 0);
+}
+END_TEST
+
 START_TEST(migrate_empty)
 {
     const char *err = NULL;
     int version = -1;
 
-    /* the header promises 0 for a database without the schema */
-    ck_assert_msg(fs_store_schema_version(&store, pool, &version) == APR_SUCCESS,
-                  "%s: schema_version fails on an empty database", db_driver);
-    ck_assert_int_eq(version, 0);
     ck_assert_msg(fs_store_migrate(&store, pool, &err) == APR_SUCCESS, "%s", err);
     ck_assert_int_eq(fs_store_schema_version(&store, pool, &version), APR_SUCCESS);
     ck_assert_int_eq(version, FS_SCHEMA_VERSION);
@@ -824,12 +833,41 @@ START_TEST(grant_prune)
 }
 END_TEST
 
+/* A failing query is a database error, never "not found" or an empty result (with
+ * pgsql a sequential select reports its error only when rows are read). */
+START_TEST(query_errors_reported)
+{
+    fs_sub_t *s = (fs_sub_t *)1;
+    fs_grant_t *g = (fs_grant_t *)1;
+    apr_array_header_t *list = NULL;
+    apr_status_t rv;
+
+    ready();
+    insert_sub(make_sub("e1", "alice", 0));
+    ck_assert_int_eq(fs_store_grant_insert(&store, pool,
+                     make_grant("g1", "alice", 1000, "e1", NULL, NULL)), APR_SUCCESS);
+    sql("DROP TABLE fhirsub_grant_subscription");
+    rv = fs_store_grant_get(&store, pool, "g1", &g);
+    ck_assert_msg(rv != APR_SUCCESS && rv != APR_NOTFOUND,
+                  "%s: grant_get with a failing link query returned %d", db_driver, rv);
+    sql("DROP TABLE fhirsub_subscription");
+    rv = fs_store_sub_get(&store, pool, "e1", &s);
+    ck_assert_msg(rv != APR_SUCCESS && rv != APR_NOTFOUND,
+                  "%s: sub_get on a failing query returned %d", db_driver, rv);
+    ck_assert_ptr_null(s);
+    rv = fs_store_sub_list_owner(&store, pool, "alice", &list);
+    ck_assert_msg(rv != APR_SUCCESS, "%s: list_owner on a failing query succeeded",
+                  db_driver);
+}
+END_TEST
+
 /* ---- suite ------------------------------------------------------------------------- */
 
 static TCase *store_tcase(const char *name, void (*setup)(void))
 {
     TCase *tc = tcase_create(name);
     tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, schema_version_empty);
     tcase_add_test(tc, migrate_empty);
     tcase_add_test(tc, migrate_twice);
     tcase_add_test(tc, migrate_newer_refused);
@@ -844,6 +882,7 @@ static TCase *store_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, grant_insert_get);
     tcase_add_test(tc, grant_revoke);
     tcase_add_test(tc, grant_prune);
+    tcase_add_test(tc, query_errors_reported);
     return tc;
 }
 
