@@ -210,7 +210,8 @@ static int search(fhirsub_req *q, fs_store_t *store)
         ++total;
     }
     json_object_object_add(bundle, "total", json_object_new_int(total));
-    json_object_object_add(bundle, "entry", entries);
+    if (total) json_object_object_add(bundle, "entry", entries);
+    else json_object_put(entries);  /* FHIR JSON has no empty arrays */
     return fhirsub_send_json(q->r, HTTP_OK, bundle);
 }
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/test and scripts/demo: install what a fresh Debian 12 lacks,
 # then configure and build. Sourced, not run.
 

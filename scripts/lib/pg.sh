@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # A throwaway PostgreSQL 15 cluster on 127.0.0.1 for the tests. Sourced, not run;
 # safe under `set -euo pipefail`.
 #

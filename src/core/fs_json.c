@@ -87,8 +87,9 @@ static int int_in_range(const char *s, apr_size_t n)
 /* The second, lexical pass over text json-c already accepted in strict mode. It
  * rejects what json-c 0.16 lets through although RFC 8259 forbids it: single-quoted
  * member names, raw control characters or ill-formed UTF-8 in strings, numbers such as "1.", "1.e5" or
- * "-01", integers outside the int64 range; and \u0000, which no C string can carry.
- * It also counts the member names (one ':' outside strings per member). */
+ * "-01", integers outside the int64 range. It also counts the member names (one ':'
+ * outside strings per member). Strings holding \u0000 are valid JSON and pass: their
+ * readers compare json_object_get_string_len with strlen (fs_params, fs_token). */
 static apr_status_t lex_check(apr_pool_t *p, const char *s, apr_size_t len,
                               apr_size_t *pkeys, const char **perr)
 {
@@ -114,14 +115,7 @@ static apr_status_t lex_check(apr_pool_t *p, const char *s, apr_size_t len,
                     j += n - 1;
                     continue;
                 }
-                if (s[j] == '\\') {
-                    if (j + 5 < len && !memcmp(s + j + 1, "u0000", 5)) {
-                        *perr = apr_psprintf(p, "invalid JSON at offset %" APR_SIZE_T_FMT
-                                             ": \\u0000 is not allowed in strings", j);
-                        return APR_EINVAL;
-                    }
-                    ++j;
-                }
+                if (s[j] == '\\') ++j;
             }
             i = j + 1;
             continue;
@@ -395,4 +389,38 @@ apr_status_t fs_json_get_int64(json_object *obj, const char *key, apr_int64_t *p
 void fs_json_add_str(json_object *obj, const char *key, const char *val)
 {
     json_object_object_add(obj, key, json_object_new_string(val ? val : ""));
+}
+
+static const char *find_nul(apr_pool_t *p, json_object *j, const char *path)
+{
+    const char *hit;
+    size_t i, n;
+
+    switch (json_object_get_type(j)) {
+    case json_type_string:
+        return strlen(json_object_get_string(j)) != (size_t)json_object_get_string_len(j)
+               ? path : NULL;
+    case json_type_array:
+        n = json_object_array_length(j);
+        for (i = 0; i < n; ++i) {
+            hit = find_nul(p, json_object_array_get_idx(j, i),
+                           apr_psprintf(p, "%s[%d]", path, (int)i));
+            if (hit) return hit;
+        }
+        return NULL;
+    case json_type_object: {
+        json_object_object_foreach(j, key, val) {
+            hit = find_nul(p, val, *path ? apr_pstrcat(p, path, ".", key, NULL) : key);
+            if (hit) return hit;
+        }
+        return NULL;
+    }
+    default:
+        return NULL;
+    }
+}
+
+const char *fs_json_find_nul(apr_pool_t *p, json_object *j)
+{
+    return find_nul(p, j, "");
 }

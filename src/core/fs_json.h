@@ -7,10 +7,16 @@
 #include <json-c/json.h>
 
 /* Parse text strictly (no trailing commas, single quotes, NaN or trailing data).
- * On success *pj is owned by pool p (released at pool cleanup). On failure returns
+ * On success *pj is owned by pool p (released at pool cleanup); a bare `null`
+ * document succeeds with *pj NULL. On failure returns
  * APR_EINVAL with a human readable reason in *perr. */
 apr_status_t fs_json_parse(json_object **pj, apr_pool_t *p, const char *text,
                            apr_size_t len, const char **perr);
+
+/* The path ("criteria", "channel.payload", "filterBy[0].value") of the first string
+ * value in j holding a NUL character, or NULL when there is none: C code would read
+ * such a string shorter than the client meant it. */
+const char *fs_json_find_nul(apr_pool_t *p, json_object *j);
 
 /* Tie an object the caller owns to pool p (json_object_put at cleanup); returns j. */
 json_object *fs_json_pool_own(apr_pool_t *p, json_object *j);

@@ -118,6 +118,8 @@ json_object *fs_status_searchset(apr_pool_t *p, fs_fhir_version_t v,
         json_object_object_add(entry, "search", search);
         json_object_array_add(entries, entry);
     }
-    json_object_object_add(bundle, "entry", entries);
+    /* FHIR JSON has no empty arrays: no match, no entry element. */
+    if (json_object_array_length(entries)) json_object_object_add(bundle, "entry", entries);
+    else json_object_put(entries);
     return bundle;
 }

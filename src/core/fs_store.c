@@ -87,7 +87,10 @@ static const char *const *const schema_steps[] = { schema_v1 };
 
 #define FS_MIGRATE_ATTEMPTS 8
 
-/* ---- statements --------------------------------------------------------- */
+/* ---- statements ---------------------------------------------------------
+ * Markers name the column type (%lld, %d) because apr_dbd's pgsql driver declares
+ * each %s parameter as varchar, which PostgreSQL will not put into a BIGINT column.
+ * Every value is still passed as text (p*query), which both drivers convert. */
 
 #define SUB_COLUMNS \
     "id, owner, status, channel_type, shape, topic, criteria, filters, content," \
@@ -99,19 +102,20 @@ static const char *const *const schema_steps[] = { schema_v1 };
 const fs_stmt_def_t fs_store_statements[] = {
     { "fhirsub_schema_get", "SELECT version FROM fhirsub_schema WHERE id = 1" },
     { "fhirsub_sub_insert",
-      "INSERT INTO fhirsub_subscription (" SUB_COLUMNS ") VALUES (%s, %s, %s, %s, %s,"
-      " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)" },
+      "INSERT INTO fhirsub_subscription (" SUB_COLUMNS ") VALUES (%s, %s, %s, %s, %d,"
+      " %s, %s, %s, %s, %s, %lld, %lld, %lld, %lld, %s, %lld, %lld, %s, %lld, %lld,"
+      " %lld, %lld, %s)" },
     { "fhirsub_sub_get",
       "SELECT " SUB_COLUMNS " FROM fhirsub_subscription WHERE id = %s" },
     { "fhirsub_sub_list_owner",
       "SELECT " SUB_COLUMNS " FROM fhirsub_subscription WHERE owner = %s"
       " ORDER BY created_ms, id" },
     { "fhirsub_sub_update",
-      "UPDATE fhirsub_subscription SET status = %s, channel_type = %s, shape = %s,"
+      "UPDATE fhirsub_subscription SET status = %s, channel_type = %s, shape = %d,"
       " topic = %s, criteria = %s, filters = %s, content = %s, content_type = %s,"
-      " heartbeat_period = %s, timeout = %s, max_count = %s, end_ms = %s,"
-      " version_id = %s, updated_ms = %s, resource = %s"
-      " WHERE id = %s AND version_id = %s" },
+      " heartbeat_period = %lld, timeout = %lld, max_count = %lld, end_ms = %lld,"
+      " version_id = %lld, updated_ms = %lld, resource = %s"
+      " WHERE id = %s AND version_id = %lld" },
     { "fhirsub_sub_set_status",
       "UPDATE fhirsub_subscription SET status = %s WHERE id = %s AND status = %s" },
     { "fhirsub_sub_delete",
@@ -121,7 +125,7 @@ const fs_stmt_def_t fs_store_statements[] = {
       "DELETE FROM fhirsub_grant_subscription WHERE subscription_id = %s" },
     { "fhirsub_grant_insert",
       "INSERT INTO fhirsub_grant (id, owner, issued_ms, expires_ms, revoked_ms)"
-      " VALUES (%s, %s, %s, %s, 0)" },
+      " VALUES (%s, %s, %lld, %lld, 0)" },
     { "fhirsub_grant_link",
       "INSERT INTO fhirsub_grant_subscription (grant_id, subscription_id)"
       " VALUES (%s, %s)" },
@@ -132,13 +136,41 @@ const fs_stmt_def_t fs_store_statements[] = {
       "SELECT subscription_id FROM fhirsub_grant_subscription WHERE grant_id = %s"
       " ORDER BY subscription_id" },
     { "fhirsub_grant_revoke",
-      "UPDATE fhirsub_grant SET revoked_ms = %s WHERE id = %s AND revoked_ms = 0" },
+      "UPDATE fhirsub_grant SET revoked_ms = %lld WHERE id = %s AND revoked_ms = 0" },
     { "fhirsub_grant_revoke_owner",
-      "UPDATE fhirsub_grant SET revoked_ms = %s WHERE owner = %s AND revoked_ms = 0" },
+      "UPDATE fhirsub_grant SET revoked_ms = %lld WHERE owner = %s AND revoked_ms = 0" },
     { "fhirsub_grant_prune_links",
       "DELETE FROM fhirsub_grant_subscription WHERE grant_id IN"
-      " (SELECT id FROM fhirsub_grant WHERE expires_ms < %s)" },
-    { "fhirsub_grant_prune", "DELETE FROM fhirsub_grant WHERE expires_ms < %s" },
+      " (SELECT id FROM fhirsub_grant WHERE expires_ms < %lld)" },
+    { "fhirsub_grant_prune", "DELETE FROM fhirsub_grant WHERE expires_ms < %lld" },
+    /* ---- fhirsub-notifier ---- */
+    { "fhirsub_event_after",
+      "SELECT e.event_number, e.created_ms, c.resource_type, c.resource_id, c.version_id,"
+      " c.interaction, c.request_method, c.request_url, c.response_status, c.body"
+      " FROM fhirsub_event e JOIN fhirsub_change c ON c.id = e.change_id"
+      " WHERE e.subscription_id = %s AND e.event_number > CAST(%s AS BIGINT)"
+      " ORDER BY e.event_number LIMIT CAST(%s AS BIGINT)" },
+    { "fhirsub_sub_mark_bound",
+      "UPDATE fhirsub_subscription SET last_bound_ms = CAST(%s AS BIGINT) WHERE id = %s" },
+    { "fhirsub_sub_mark_delivered",
+      "UPDATE fhirsub_subscription SET last_delivery_ms = CAST(%s AS BIGINT),"
+      " status = CASE WHEN status = 'error' THEN 'active' ELSE status END,"
+      " error = CASE WHEN status = 'error' THEN '' ELSE error END"
+      " WHERE id = %s AND last_delivery_ms < CAST(%s AS BIGINT)" },
+    { "fhirsub_sub_mark_error",
+      "UPDATE fhirsub_subscription SET status = 'error', error = %s"
+      " WHERE id = %s AND status = 'active'" },
+    { "fhirsub_sub_clear_error",
+      "UPDATE fhirsub_subscription SET status = 'active', error = ''"
+      " WHERE id = %s AND status = 'error'" },
+    { "fhirsub_sub_list_unbound",
+      "SELECT id, owner FROM fhirsub_subscription WHERE channel_type = 'websocket'"
+      " AND last_bound_ms < CAST(%s AS BIGINT) AND created_ms < CAST(%s AS BIGINT)"
+      " AND (shape = CAST(%s AS INTEGER) OR CAST(%s AS INTEGER) = 0)"
+      " ORDER BY created_ms LIMIT CAST(%s AS BIGINT)" },
+    { "fhirsub_sub_delete_unbound",
+      "DELETE FROM fhirsub_subscription WHERE id = %s AND channel_type = 'websocket'"
+      " AND last_bound_ms < CAST(%s AS BIGINT) AND created_ms < CAST(%s AS BIGINT)" },
     { NULL, NULL }
 };
 
@@ -195,7 +227,9 @@ static apr_status_t select_rows(fs_store_t *store, apr_pool_t *p, const char *la
 
     *prows = apr_array_make(p, 4, sizeof(const char **));
     if (APR_SUCCESS != (rv = stmt_get(store, label, &stmt))) return rv;
-    err = apr_dbd_pselect(store->driver, p, store->handle, &res, stmt, 0, nargs, args);
+    /* Random access (seek=1): pgsql reports a failing sequential select only while
+     * rows are read, which would turn errors into empty results. */
+    err = apr_dbd_pselect(store->driver, p, store->handle, &res, stmt, 1, nargs, args);
     if (err) {
         fs_log_perror(FS_LOG_MARK, FS_LOG_ERR, APR_EGENERAL, p,
                       "FS00103: %s failed: %s", label, fs_store_error(store, err));
@@ -293,7 +327,7 @@ apr_status_t fs_store_schema_version(fs_store_t *store, apr_pool_t *p, int *pver
     /* Plain select: the statement cannot be prepared before its table exists. */
     *pversion = 0;
     err = apr_dbd_select(store->driver, p, store->handle, &res,
-                         "SELECT version FROM fhirsub_schema WHERE id = 1", 0);
+                         "SELECT version FROM fhirsub_schema WHERE id = 1", 1);
     if (err) return APR_EGENERAL;
     while (0 == apr_dbd_get_row(store->driver, p, res, &row, -1)) {
         const char *v = apr_dbd_get_entry(store->driver, row, 0);
@@ -518,7 +552,7 @@ apr_status_t fs_store_grant_insert(fs_store_t *store, apr_pool_t *p, const fs_gr
 
     if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
     rv = exec(store, p, "fhirsub_grant_insert", NULL, 4, args);
-    for (i = 0; rv == APR_SUCCESS && i < g->sub_ids->nelts; ++i) {
+    for (i = 0; rv == APR_SUCCESS && g->sub_ids && i < g->sub_ids->nelts; ++i) {
         const char *link[] = { g->id, APR_ARRAY_IDX(g->sub_ids, i, const char *) };
         rv = exec(store, p, "fhirsub_grant_link", NULL, 2, link);
     }
@@ -582,4 +616,117 @@ apr_status_t fs_store_grant_prune(fs_store_t *store, apr_pool_t *p, apr_time_t b
     rv = exec(store, p, "fhirsub_grant_prune_links", NULL, 1, args);
     if (rv == APR_SUCCESS) rv = exec(store, p, "fhirsub_grant_prune", pcount, 1, args);
     return tx_end(store, p, tx, rv);
+}
+
+/* ---- fhirsub-notifier ----------------------------------------------------- */
+
+apr_status_t fs_store_events_after(fs_store_t *store, apr_pool_t *p, const char *sub_id,
+                                   apr_int64_t after, int limit,
+                                   apr_array_header_t **pevents)
+{
+    const char *args[] = { sub_id, i64(p, after), i64(p, limit > 0 ? limit : 1) };
+    apr_array_header_t *rows;
+    apr_status_t rv;
+    int i;
+
+    *pevents = apr_array_make(p, 4, sizeof(fs_notify_event_t));
+    rv = select_rows(store, p, "fhirsub_event_after", 3, args, 10, &rows);
+    for (i = 0; rv == APR_SUCCESS && i < rows->nelts; ++i) {
+        const char **c = APR_ARRAY_IDX(rows, i, const char **);
+        fs_notify_event_t *ev = apr_array_push(*pevents);
+        ev->number = to_i64(c[0]);
+        ev->timestamp = fs_time_from_ms(to_i64(c[1]));
+        ev->resource_type = c[2];
+        ev->resource_id = c[3];
+        ev->version_id = c[4];
+        ev->interaction = c[5];
+        ev->request_method = c[6];
+        ev->request_url = c[7];
+        ev->response_status = c[8];
+        ev->body = c[9];
+    }
+    return rv;
+}
+
+apr_status_t fs_store_sub_mark_bound(fs_store_t *store, apr_pool_t *p,
+                                     const apr_array_header_t *ids, apr_time_t now)
+{
+    const char *ms = i64(p, fs_time_to_ms(now));
+    apr_dbd_transaction_t *tx = NULL;
+    apr_status_t rv;
+    int i;
+
+    if (ids->nelts == 0) return APR_SUCCESS;
+    /* one transaction: one commit (one fsync, one SQLite write lock) for all */
+    if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
+    for (i = 0; rv == APR_SUCCESS && i < ids->nelts; ++i) {
+        const char *args[] = { ms, APR_ARRAY_IDX(ids, i, const char *) };
+        rv = exec(store, p, "fhirsub_sub_mark_bound", NULL, 2, args);
+    }
+    return tx_end(store, p, tx, rv);
+}
+
+apr_status_t fs_store_sub_mark_delivered(fs_store_t *store, apr_pool_t *p, const char *id,
+                                         apr_time_t when)
+{
+    const char *ms = i64(p, fs_time_to_ms(when));
+    const char *args[] = { ms, id, ms };
+    return exec(store, p, "fhirsub_sub_mark_delivered", NULL, 3, args);
+}
+
+apr_status_t fs_store_sub_mark_error(fs_store_t *store, apr_pool_t *p, const char *id,
+                                     const char *text)
+{
+    const char *args[] = { text, id };
+    return exec(store, p, "fhirsub_sub_mark_error", NULL, 2, args);
+}
+
+apr_status_t fs_store_sub_clear_error(fs_store_t *store, apr_pool_t *p, const char *id)
+{
+    const char *args[] = { id };
+    return exec(store, p, "fhirsub_sub_clear_error", NULL, 1, args);
+}
+
+apr_status_t fs_store_sub_list_unbound(fs_store_t *store, apr_pool_t *p, apr_time_t before,
+                                       int shape, int limit, apr_array_header_t **psubs)
+{
+    const char *ms = i64(p, fs_time_to_ms(before));
+    const char *args[] = { ms, ms, i64(p, shape), i64(p, shape), i64(p, limit > 0 ? limit : 1) };
+    apr_array_header_t *rows;
+    apr_status_t rv;
+    int i;
+
+    *psubs = apr_array_make(p, 4, sizeof(fs_sub_t *));
+    rv = select_rows(store, p, "fhirsub_sub_list_unbound", 5, args, 2, &rows);
+    for (i = 0; rv == APR_SUCCESS && i < rows->nelts; ++i) {
+        const char **c = APR_ARRAY_IDX(rows, i, const char **);
+        fs_sub_t *s = apr_pcalloc(p, sizeof(*s));
+        s->id = c[0];
+        s->owner = c[1];
+        APR_ARRAY_PUSH(*psubs, fs_sub_t *) = s;
+    }
+    return rv;
+}
+
+apr_status_t fs_store_sub_delete_unbound(fs_store_t *store, apr_pool_t *p, const char *id,
+                                         apr_time_t before, int *pdeleted)
+{
+    const char *ms = i64(p, fs_time_to_ms(before));
+    const char *args[] = { id, ms, ms };
+    const char *args_id[] = { id };
+    apr_dbd_transaction_t *tx = NULL;
+    apr_status_t rv;
+    int nrows = 0;
+
+    *pdeleted = 0;
+    if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
+    /* the condition again: a bind since the listing keeps the subscription */
+    rv = exec(store, p, "fhirsub_sub_delete_unbound", &nrows, 3, args);
+    if (rv == APR_SUCCESS && nrows > 0) {
+        rv = exec(store, p, "fhirsub_event_delete_sub", NULL, 1, args_id);
+        if (rv == APR_SUCCESS) rv = exec(store, p, "fhirsub_grant_unlink_sub", NULL, 1, args_id);
+    }
+    rv = tx_end(store, p, tx, rv);
+    if (rv == APR_SUCCESS) *pdeleted = nrows > 0;
+    return rv;
 }

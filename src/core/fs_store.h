@@ -10,6 +10,7 @@
 #include <apr_tables.h>
 #include <apr_dbd.h>
 
+#include "fs_notify.h"
 #include "fs_sub.h"
 
 #define FS_SCHEMA_VERSION 1
@@ -41,7 +42,8 @@ int fs_store_prepared_complete(apr_hash_t *prepared);
  * at once: each step is one transaction and a loser of a race finds the work done. */
 apr_status_t fs_store_migrate(fs_store_t *store, apr_pool_t *p, const char **perr);
 
-/* The schema version in the database, 0 when it has none yet. */
+/* The schema version in the database: 0 when the version row is not written yet,
+ * APR_EGENERAL when the schema table does not exist (fs_store_migrate creates it). */
 apr_status_t fs_store_schema_version(fs_store_t *store, apr_pool_t *p, int *pversion);
 
 /* ---- subscriptions ------------------------------------------------------ */
@@ -89,5 +91,43 @@ apr_status_t fs_store_grant_prune(fs_store_t *store, apr_pool_t *p, apr_time_t b
 
 /* Text of the last driver error on this connection. */
 const char *fs_store_error(fs_store_t *store, int rv);
+
+/* ---- fhirsub-notifier --------------------------------------------------- */
+
+/* Events of a subscription numbered above `after`, in event-number order, at most
+ * limit of them, each joined with its change (fs_notify_event_t, allocated from p).
+ * Numbers are gapless per subscription and assigned under its row lock, so reading
+ * "above my cursor" never skips an event that commits later. */
+apr_status_t fs_store_events_after(fs_store_t *store, apr_pool_t *p, const char *sub_id,
+                                   apr_int64_t after, int limit,
+                                   apr_array_header_t **pevents);
+
+/* Record that these subscriptions (const char* ids) are bound to a websocket now
+ * (last_bound_ms), in one transaction. Unbound ones expire, see list_unbound. */
+apr_status_t fs_store_sub_mark_bound(fs_store_t *store, apr_pool_t *p,
+                                     const apr_array_header_t *ids, apr_time_t now);
+
+/* A notification was delivered at `when`: last_delivery_ms (never moved back),
+ * and a subscription in `error` returns to `active` with its error cleared. */
+apr_status_t fs_store_sub_mark_delivered(fs_store_t *store, apr_pool_t *p, const char *id,
+                                         apr_time_t when);
+
+/* Delivery failed: an `active` subscription turns `error` with text as its error. */
+apr_status_t fs_store_sub_mark_error(fs_store_t *store, apr_pool_t *p, const char *id,
+                                     const char *text);
+
+/* A subscription in `error` returns to `active` (e.g. its client bound again). */
+apr_status_t fs_store_sub_clear_error(fs_store_t *store, apr_pool_t *p, const char *id);
+
+/* Websocket subscriptions neither bound nor created since `before`, oldest first,
+ * at most limit; shape 0 = every shape, else only that fs_sub_shape_t. The
+ * fs_sub_t* carry id and owner only. */
+apr_status_t fs_store_sub_list_unbound(fs_store_t *store, apr_pool_t *p, apr_time_t before,
+                                       int shape, int limit, apr_array_header_t **psubs);
+
+/* Delete one such subscription (with its events and grant links) if it is still
+ * unbound since `before`; *pdeleted = 1 when it was deleted. */
+apr_status_t fs_store_sub_delete_unbound(fs_store_t *store, apr_pool_t *p, const char *id,
+                                         apr_time_t before, int *pdeleted);
 
 #endif

@@ -436,7 +436,7 @@ apr_status_t fs_sub_parse(fs_sub_t **psub, fs_sub_problem_t *prob, apr_pool_t *p
                           apr_time_t now)
 {
     parse_ctx_t ctx;
-    const char *rtype = fs_json_get_str(body, "resourceType");
+    const char *rtype = fs_json_get_str(body, "resourceType"), *nul_at;
     apr_status_t rv;
 
     memset(&ctx, 0, sizeof(ctx));
@@ -450,6 +450,10 @@ apr_status_t fs_sub_parse(fs_sub_t **psub, fs_sub_problem_t *prob, apr_pool_t *p
 
     if (!json_object_is_type(body, json_type_object)) {
         return fail(&ctx, 400, "structure", "the body must be a JSON object");
+    }
+    if ((nul_at = fs_json_find_nul(p, body))) {
+        return fail(&ctx, 400, "structure", "%s: strings must not contain NUL characters",
+                    nul_at);
     }
     if (!rtype || strcmp(rtype, "Subscription")) {
         return fail(&ctx, 400, "invalid", "resourceType must be 'Subscription' (got '%s')",

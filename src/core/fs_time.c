@@ -48,6 +48,13 @@ static apr_status_t parse_zone(const char *s, int *poffset_sec)
     return APR_SUCCESS;
 }
 
+static int days_in_month(int year, int mon)
+{
+    static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return (mon == 2 && leap) ? 29 : days[mon - 1];
+}
+
 apr_status_t fs_time_parse(apr_time_t *pt, const char *text)
 {
     apr_time_exp_t tm;
@@ -85,9 +92,12 @@ apr_status_t fs_time_parse(apr_time_t *pt, const char *text)
     tm.tm_min = mi;
     tm.tm_sec = ss;
     tm.tm_usec = usec;
-    tm.tm_gmtoff = offset;
-    return apr_time_exp_gmt_get(pt, &tm) == APR_SUCCESS
-        ? (*pt -= apr_time_from_sec(offset), APR_SUCCESS) : APR_EINVAL;
+    if (day > days_in_month(year, mon)) return APR_EINVAL;
+    /* Fields as UTC (tm_gmtoff 0, whatever this APR does with it), then the zone. */
+    tm.tm_gmtoff = 0;
+    if (apr_time_exp_gmt_get(pt, &tm) != APR_SUCCESS) return APR_EINVAL;
+    *pt -= apr_time_from_sec(offset);
+    return APR_SUCCESS;
 }
 
 apr_int64_t fs_time_to_ms(apr_time_t t)
