@@ -25,6 +25,7 @@ void *fhirsub_create_dir_conf(apr_pool_t *p, char *dir)
     c->max_body = FHIRSUB_UNSET;
     c->heartbeat_min = FHIRSUB_UNSET;
     c->heartbeat_max = FHIRSUB_UNSET;
+    c->capture_max = FHIRSUB_UNSET;
     return c;
 }
 
@@ -53,6 +54,8 @@ void *fhirsub_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_VAL(max_body);
     MERGE_VAL(heartbeat_min);
     MERGE_VAL(heartbeat_max);
+    MERGE_VAL(capture_max);
+    MERGE_PTR(wake_addr);
     return c;
 }
 
@@ -89,6 +92,12 @@ apr_off_t fhirsub_conf_max_body(const fhirsub_dir_conf *c)
 const char *fhirsub_conf_anon_user(const fhirsub_dir_conf *c)
 {
     return c->anonymous_user ? c->anonymous_user : FHIRSUB_DEFAULT_ANON_USER;
+}
+
+apr_size_t fhirsub_conf_capture_max(const fhirsub_dir_conf *c)
+{
+    return (apr_size_t)(c->capture_max == FHIRSUB_UNSET ? FHIRSUB_DEFAULT_CAPTURE_MAX
+                                                        : c->capture_max);
 }
 
 /* ---- directive handlers ------------------------------------------------- */
@@ -269,6 +278,34 @@ static const char *set_heartbeat_range(cmd_parms *cmd, void *dc, const char *min
     return NULL;
 }
 
+static const char *set_capture_max(cmd_parms *cmd, void *dc, const char *arg)
+{
+    fhirsub_dir_conf *c = dc;
+    apr_int64_t v;
+    (void)cmd;
+    if (APR_SUCCESS != parse_seconds(arg, 0, 256 * 1024 * 1024, &v)) {
+        return "FhirSubCaptureMaxBody takes bytes between 0 and 268435456";
+    }
+    c->capture_max = (apr_off_t)v;
+    return NULL;
+}
+
+static const char *set_wakeup(cmd_parms *cmd, void *dc, const char *arg)
+{
+    fhirsub_dir_conf *c = dc;
+    char *host = NULL, *scope = NULL;
+    apr_port_t port = 0;
+
+    if (APR_SUCCESS != apr_parse_addr_port(&host, &scope, &port, arg, cmd->pool)
+        || !host || !port
+        || APR_SUCCESS != apr_sockaddr_info_get(&c->wake_addr, host, APR_UNSPEC, port, 0,
+                                                cmd->pool)) {
+        return apr_psprintf(cmd->pool, "FhirSubNotifierWakeup '%s': give host:port of the "
+                            "notifier's wake-up listener", arg);
+    }
+    return NULL;
+}
+
 const command_rec fhirsub_cmds[] = {
     AP_INIT_FLAG("FhirSub", set_enabled, NULL, ACCESS_CONF,
                  "serve FHIR Subscriptions under this location (the FHIR base)"),
@@ -292,6 +329,11 @@ const command_rec fhirsub_cmds[] = {
                   "largest request body read, in bytes (default 1048576)"),
     AP_INIT_TAKE2("FhirSubHeartbeatRange", set_heartbeat_range, NULL, ACCESS_CONF,
                   "smallest and largest heartbeat period accepted, seconds"),
+    AP_INIT_TAKE1("FhirSubCaptureMaxBody", set_capture_max, NULL, ACCESS_CONF,
+                  "bytes of a write's body copied for events (default 4194304); larger "
+                  "writes give id-only events"),
+    AP_INIT_TAKE1("FhirSubNotifierWakeup", set_wakeup, NULL, ACCESS_CONF,
+                  "host:port where fhirsub-notifier listens for UDP wake-ups (SQLite)"),
     { NULL }
 };
 

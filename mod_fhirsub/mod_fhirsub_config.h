@@ -21,6 +21,7 @@
 #define FHIRSUB_DEFAULT_HEARTBEAT_MIN 1       /* seconds */
 #define FHIRSUB_DEFAULT_HEARTBEAT_MAX 3600    /* seconds */
 #define FHIRSUB_DEFAULT_ANON_USER "anonymous"
+#define FHIRSUB_DEFAULT_CAPTURE_MAX (4 * 1024 * 1024) /* bytes of a captured body */
 
 typedef struct fhirsub_dir_conf {
     int enabled;                  /* FhirSub On|Off */
@@ -38,6 +39,8 @@ typedef struct fhirsub_dir_conf {
     apr_off_t max_body;           /* FhirSubMaxBodySize: bytes */
     apr_int64_t heartbeat_min;    /* FhirSubHeartbeatRange: smallest period */
     apr_int64_t heartbeat_max;    /* FhirSubHeartbeatRange: largest period */
+    apr_off_t capture_max;        /* FhirSubCaptureMaxBody: bytes copied per body */
+    apr_sockaddr_t *wake_addr;    /* FhirSubNotifierWakeup: UDP address, NULL = none */
 } fhirsub_dir_conf;
 
 typedef struct fhirsub_srv_conf {
@@ -56,6 +59,7 @@ apr_interval_time_t fhirsub_conf_token_lifetime(const fhirsub_dir_conf *c);
 unsigned fhirsub_conf_allowed_content(const fhirsub_dir_conf *c);
 apr_off_t fhirsub_conf_max_body(const fhirsub_dir_conf *c);
 const char *fhirsub_conf_anon_user(const fhirsub_dir_conf *c);
+apr_size_t fhirsub_conf_capture_max(const fhirsub_dir_conf *c);
 
 /* Post-config check of every location that enabled the service. */
 apr_status_t fhirsub_conf_check(server_rec *s);

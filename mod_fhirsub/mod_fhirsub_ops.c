@@ -6,6 +6,7 @@
 
 #include "fs_id.h"
 #include "fs_json.h"
+#include "fs_notify.h"
 #include "fs_opdef.h"
 #include "fs_params.h"
 #include "fs_status.h"
@@ -265,6 +266,83 @@ static int status_op(fhirsub_req *q, fs_store_t *store, fs_params_t *pp)
                              fs_status_searchset(q->r->pool, q->version, chosen, q->now)));
 }
 
+/* ---- $events ------------------------------------------------------------- */
+
+/* Events one $events answer carries at most; clients page with eventsSinceNumber. */
+#define FHIRSUB_EVENTS_MAX 1000
+
+static apr_status_t event_number(fs_params_t *pp, const char *name, apr_int64_t dflt,
+                                 apr_int64_t *pval, apr_pool_t *p, const char **perr)
+{
+    const char *v = fs_params_get(pp, name);
+    char *end;
+    if (!v) {
+        *pval = dflt;
+        return APR_SUCCESS;
+    }
+    *pval = apr_strtoi64(v, &end, 10);
+    if (!*v || *end || *pval < 1) {
+        *perr = apr_psprintf(p, "%s '%s' must be a positive integer", name, v);
+        return APR_EINVAL;
+    }
+    return APR_SUCCESS;
+}
+
+/* The content level asked for, if this location allows it (it is a hint). */
+static const char *events_content(fhirsub_req *q, fs_params_t *pp, const fs_sub_t *sub,
+                                  const char **perr)
+{
+    const char *asked = fs_params_get(pp, "content");
+    unsigned bit;
+    if (!asked) return sub->content;
+    if (!(bit = fs_sub_content_bit(asked))) {
+        *perr = apr_psprintf(q->r->pool, "content '%s' is not one of empty, id-only, "
+                             "full-resource", asked);
+        return NULL;
+    }
+    return (fhirsub_conf_allowed_content(q->conf) & bit) ? asked : sub->content;
+}
+
+static int events_op(fhirsub_req *q, fs_store_t *store, fs_params_t *pp)
+{
+    static const char *const allowed[] = {
+        "eventsSinceNumber", "eventsUntilNumber", "content", NULL
+    };
+    apr_int64_t since, until;
+    apr_array_header_t *events;
+    const char *err = NULL;
+    fs_sub_t *sub, view;
+    int done = OK, n;
+
+    if (!q->id) {
+        return fhirsub_send_error(q->r, HTTP_BAD_REQUEST, "not-supported", "$events is an "
+                                  "instance operation: Subscription/[id]/$events");
+    }
+    if (!(sub = fhirsub_sub_load_owned(q, store, q->id, &done))) return done;
+    view = *sub;
+    if (APR_SUCCESS != fs_params_check(pp, allowed, &err)
+        || APR_SUCCESS != event_number(pp, "eventsSinceNumber", 1, &since, q->r->pool, &err)
+        || APR_SUCCESS != event_number(pp, "eventsUntilNumber", sub->events_since_start,
+                                       &until, q->r->pool, &err)
+        || !(view.content = events_content(q, pp, sub, &err))) {
+        return fhirsub_send_error(q->r, HTTP_BAD_REQUEST, "invalid", "%s", err);
+    }
+    if (until > sub->events_since_start) until = sub->events_since_start;
+    n = until >= since ? (int)((until - since + 1) < FHIRSUB_EVENTS_MAX
+                               ? (until - since + 1) : FHIRSUB_EVENTS_MAX) : 0;
+    if (n == 0) {
+        events = apr_array_make(q->r->pool, 1, sizeof(fs_notify_event_t));
+    }
+    else if (APR_SUCCESS != fs_store_events_after(store, q->r->pool, sub->id, since - 1, n,
+                                                  &events)) {
+        return fhirsub_send_error(q->r, HTTP_SERVICE_UNAVAILABLE, "transient",
+                                  "reading events failed; retry later");
+    }
+    return fhirsub_send_json(q->r, HTTP_OK, fs_notify_bundle(q->r->pool, &view,
+                             FS_NOTIFY_QUERY_EVENT, (const fs_notify_event_t *)events->elts,
+                             events->nelts, q->now));
+}
+
 /* ---- dispatch ------------------------------------------------------------ */
 
 int fhirsub_ops_handle(fhirsub_req *q)
@@ -273,11 +351,8 @@ int fhirsub_ops_handle(fhirsub_req *q)
     fs_store_t *store;
     int done = OK;
 
-    if (!strcmp(q->op, FS_OP_EVENTS)) {
-        return fhirsub_send_error(q->r, HTTP_NOT_IMPLEMENTED, "not-supported",
-                                  "$events is not available yet on this server");
-    }
-    if (strcmp(q->op, FS_OP_GET_WS_BINDING_TOKEN) && strcmp(q->op, FS_OP_STATUS)) {
+    if (strcmp(q->op, FS_OP_GET_WS_BINDING_TOKEN) && strcmp(q->op, FS_OP_STATUS)
+        && strcmp(q->op, FS_OP_EVENTS)) {
         return fhirsub_send_error(q->r, HTTP_NOT_FOUND, "not-supported", "operation $%s is "
                                   "not supported on Subscription", q->op);
     }
@@ -291,5 +366,6 @@ int fhirsub_ops_handle(fhirsub_req *q)
         return done;
     }
     if (!strcmp(q->op, FS_OP_STATUS)) return status_op(q, store, pp);
+    if (!strcmp(q->op, FS_OP_EVENTS)) return events_op(q, store, pp);
     return get_ws_binding_token(q, store, pp);
 }

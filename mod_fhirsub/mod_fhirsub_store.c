@@ -118,7 +118,7 @@ fs_store_t *fhirsub_store_acquire(request_rec *r)
     }
     /* Setup failed when this connection was opened (database busy or down then):
      * try again now; the connection is ours alone for this request. */
-    if (!fs_store_prepared_complete(dbd->prepared)
+    if (!fs_store_prepared_complete(dbd->prepared, dbd->driver)
         && APR_SUCCESS != setup_connection(dbd->pool, r->server, dbd)) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, FHIRSUB_LOGNO(10625)
                       "this database connection has no mod_fhirsub statements "

@@ -4,6 +4,8 @@
 #include "fs_log.h"
 #include "fs_time.h"
 #include "fs_store.h"
+#include "fs_store_int.h"
+#include "fs_event.h"
 
 /* ---- schema -------------------------------------------------------------
  * Types and syntax common to SQLite 3 and PostgreSQL. Times are epoch
@@ -92,89 +94,86 @@ static const char *const *const schema_steps[] = { schema_v1 };
  * each %s parameter as varchar, which PostgreSQL will not put into a BIGINT column.
  * Every value is still passed as text (p*query), which both drivers convert. */
 
-#define SUB_COLUMNS \
-    "id, owner, status, channel_type, shape, topic, criteria, filters, content," \
-    " content_type, heartbeat_period, timeout, max_count, end_ms, base_url," \
-    " events_since_start, last_delivery_ms, error, version_id, created_ms," \
-    " updated_ms, last_bound_ms, resource"
-#define SUB_NCOLUMNS 23
+/* SUB_COLUMNS and SUB_NCOLUMNS: fs_store_int.h */
 
 const fs_stmt_def_t fs_store_statements[] = {
-    { "fhirsub_schema_get", "SELECT version FROM fhirsub_schema WHERE id = 1" },
+    { "fhirsub_schema_get", "SELECT version FROM fhirsub_schema WHERE id = 1", NULL },
     { "fhirsub_sub_insert",
       "INSERT INTO fhirsub_subscription (" SUB_COLUMNS ") VALUES (%s, %s, %s, %s, %d,"
       " %s, %s, %s, %s, %s, %lld, %lld, %lld, %lld, %s, %lld, %lld, %s, %lld, %lld,"
-      " %lld, %lld, %s)" },
+      " %lld, %lld, %s)", NULL },
     { "fhirsub_sub_get",
-      "SELECT " SUB_COLUMNS " FROM fhirsub_subscription WHERE id = %s" },
+      "SELECT " SUB_COLUMNS " FROM fhirsub_subscription WHERE id = %s", NULL },
     { "fhirsub_sub_list_owner",
       "SELECT " SUB_COLUMNS " FROM fhirsub_subscription WHERE owner = %s"
-      " ORDER BY created_ms, id" },
+      " ORDER BY created_ms, id", NULL },
     { "fhirsub_sub_update",
       "UPDATE fhirsub_subscription SET status = %s, channel_type = %s, shape = %d,"
       " topic = %s, criteria = %s, filters = %s, content = %s, content_type = %s,"
       " heartbeat_period = %lld, timeout = %lld, max_count = %lld, end_ms = %lld,"
       " version_id = %lld, updated_ms = %lld, resource = %s"
-      " WHERE id = %s AND version_id = %lld" },
+      " WHERE id = %s AND version_id = %lld", NULL },
     { "fhirsub_sub_set_status",
-      "UPDATE fhirsub_subscription SET status = %s WHERE id = %s AND status = %s" },
+      "UPDATE fhirsub_subscription SET status = %s WHERE id = %s AND status = %s", NULL },
     { "fhirsub_sub_delete",
-      "DELETE FROM fhirsub_subscription WHERE id = %s AND owner = %s" },
-    { "fhirsub_event_delete_sub", "DELETE FROM fhirsub_event WHERE subscription_id = %s" },
+      "DELETE FROM fhirsub_subscription WHERE id = %s AND owner = %s", NULL },
+    { "fhirsub_event_delete_sub", "DELETE FROM fhirsub_event WHERE subscription_id = %s", NULL },
     { "fhirsub_grant_unlink_sub",
-      "DELETE FROM fhirsub_grant_subscription WHERE subscription_id = %s" },
+      "DELETE FROM fhirsub_grant_subscription WHERE subscription_id = %s", NULL },
     { "fhirsub_grant_insert",
       "INSERT INTO fhirsub_grant (id, owner, issued_ms, expires_ms, revoked_ms)"
-      " VALUES (%s, %s, %lld, %lld, 0)" },
+      " VALUES (%s, %s, %lld, %lld, 0)", NULL },
     { "fhirsub_grant_link",
       "INSERT INTO fhirsub_grant_subscription (grant_id, subscription_id)"
-      " VALUES (%s, %s)" },
+      " VALUES (%s, %s)", NULL },
     { "fhirsub_grant_get",
       "SELECT id, owner, issued_ms, expires_ms, revoked_ms FROM fhirsub_grant"
-      " WHERE id = %s" },
+      " WHERE id = %s", NULL },
     { "fhirsub_grant_subs",
       "SELECT subscription_id FROM fhirsub_grant_subscription WHERE grant_id = %s"
-      " ORDER BY subscription_id" },
+      " ORDER BY subscription_id", NULL },
     { "fhirsub_grant_revoke",
-      "UPDATE fhirsub_grant SET revoked_ms = %lld WHERE id = %s AND revoked_ms = 0" },
+      "UPDATE fhirsub_grant SET revoked_ms = %lld WHERE id = %s AND revoked_ms = 0", NULL },
     { "fhirsub_grant_revoke_owner",
-      "UPDATE fhirsub_grant SET revoked_ms = %lld WHERE owner = %s AND revoked_ms = 0" },
+      "UPDATE fhirsub_grant SET revoked_ms = %lld WHERE owner = %s AND revoked_ms = 0", NULL },
     { "fhirsub_grant_prune_links",
       "DELETE FROM fhirsub_grant_subscription WHERE grant_id IN"
-      " (SELECT id FROM fhirsub_grant WHERE expires_ms < %lld)" },
-    { "fhirsub_grant_prune", "DELETE FROM fhirsub_grant WHERE expires_ms < %lld" },
+      " (SELECT id FROM fhirsub_grant WHERE expires_ms < %lld)", NULL },
+    { "fhirsub_grant_prune", "DELETE FROM fhirsub_grant WHERE expires_ms < %lld", NULL },
     /* ---- fhirsub-notifier ---- */
     { "fhirsub_event_after",
       "SELECT e.event_number, e.created_ms, c.resource_type, c.resource_id, c.version_id,"
       " c.interaction, c.request_method, c.request_url, c.response_status, c.body"
       " FROM fhirsub_event e JOIN fhirsub_change c ON c.id = e.change_id"
       " WHERE e.subscription_id = %s AND e.event_number > CAST(%s AS BIGINT)"
-      " ORDER BY e.event_number LIMIT CAST(%s AS BIGINT)" },
+      " ORDER BY e.event_number LIMIT CAST(%s AS BIGINT)", NULL },
     { "fhirsub_sub_mark_bound",
-      "UPDATE fhirsub_subscription SET last_bound_ms = CAST(%s AS BIGINT) WHERE id = %s" },
+      "UPDATE fhirsub_subscription SET last_bound_ms = CAST(%s AS BIGINT) WHERE id = %s", NULL },
     { "fhirsub_sub_mark_delivered",
       "UPDATE fhirsub_subscription SET last_delivery_ms = CAST(%s AS BIGINT),"
       " status = CASE WHEN status = 'error' THEN 'active' ELSE status END,"
       " error = CASE WHEN status = 'error' THEN '' ELSE error END"
-      " WHERE id = %s AND last_delivery_ms < CAST(%s AS BIGINT)" },
+      " WHERE id = %s AND last_delivery_ms < CAST(%s AS BIGINT)", NULL },
     { "fhirsub_sub_mark_error",
       "UPDATE fhirsub_subscription SET status = 'error', error = %s"
-      " WHERE id = %s AND status = 'active'" },
+      " WHERE id = %s AND status = 'active'", NULL },
     { "fhirsub_sub_clear_error",
       "UPDATE fhirsub_subscription SET status = 'active', error = ''"
-      " WHERE id = %s AND status = 'error'" },
+      " WHERE id = %s AND status = 'error'", NULL },
     { "fhirsub_sub_list_unbound",
       "SELECT id, owner FROM fhirsub_subscription WHERE channel_type = 'websocket'"
       " AND last_bound_ms < CAST(%s AS BIGINT) AND created_ms < CAST(%s AS BIGINT)"
       " AND (shape = CAST(%s AS INTEGER) OR CAST(%s AS INTEGER) = 0)"
-      " ORDER BY created_ms LIMIT CAST(%s AS BIGINT)" },
+      " ORDER BY created_ms LIMIT CAST(%s AS BIGINT)", NULL },
     { "fhirsub_sub_delete_unbound",
       "DELETE FROM fhirsub_subscription WHERE id = %s AND channel_type = 'websocket'"
-      " AND last_bound_ms < CAST(%s AS BIGINT) AND created_ms < CAST(%s AS BIGINT)" },
-    { NULL, NULL }
+      " AND last_bound_ms < CAST(%s AS BIGINT) AND created_ms < CAST(%s AS BIGINT)", NULL },
+    { NULL, NULL, NULL }
 };
 
 /* ---- plumbing ----------------------------------------------------------- */
+
+static fs_sub_t *sub_from_row(apr_pool_t *p, const char **c);
 
 const char *fs_store_error(fs_store_t *store, int rv)
 {
@@ -285,35 +284,97 @@ static apr_status_t tx_end(fs_store_t *store, apr_pool_t *p, apr_dbd_transaction
     return rv;
 }
 
+static int stmt_for_driver(const fs_stmt_def_t *def, const apr_dbd_driver_t *driver)
+{
+    return !def->driver || !strcmp(def->driver, apr_dbd_name(driver));
+}
+
+/* Every statement table of the product: the store's own and the event recorder's. */
+static const fs_stmt_def_t *const statement_tables[] = {
+    fs_store_statements, fs_event_statements, NULL
+};
+
 apr_status_t fs_store_prepare_all(fs_store_t *store, apr_pool_t *p, const char **perr)
 {
+    const fs_stmt_def_t *const *table;
     const fs_stmt_def_t *def;
 
     if (!store->prepared) store->prepared = apr_hash_make(p);
-    for (def = fs_store_statements; def->label; ++def) {
-        apr_dbd_prepared_t *stmt = NULL;
-        int err;
-        /* A retry after a partial failure must not prepare a label twice. */
-        if (apr_hash_get(store->prepared, def->label, APR_HASH_KEY_STRING)) continue;
-        err = apr_dbd_prepare(store->driver, p, store->handle, def->sql, def->label,
+    for (table = statement_tables; *table; ++table) {
+        for (def = *table; def->label; ++def) {
+            apr_dbd_prepared_t *stmt = NULL;
+            int err;
+            if (!stmt_for_driver(def, store->driver)) continue;
+            /* A retry after a partial failure must not prepare a label twice. */
+            if (apr_hash_get(store->prepared, def->label, APR_HASH_KEY_STRING)) continue;
+            err = apr_dbd_prepare(store->driver, p, store->handle, def->sql, def->label,
                                   &stmt);
-        if (err) {
-            *perr = apr_psprintf(p, "preparing %s: %s", def->label,
-                                 fs_store_error(store, err));
-            return APR_EGENERAL;
+            if (err) {
+                *perr = apr_psprintf(p, "preparing %s: %s", def->label,
+                                     fs_store_error(store, err));
+                return APR_EGENERAL;
+            }
+            apr_hash_set(store->prepared, def->label, APR_HASH_KEY_STRING, stmt);
         }
-        apr_hash_set(store->prepared, def->label, APR_HASH_KEY_STRING, stmt);
     }
     return APR_SUCCESS;
 }
 
-int fs_store_prepared_complete(apr_hash_t *prepared)
+int fs_store_prepared_complete(apr_hash_t *prepared, const apr_dbd_driver_t *driver)
 {
+    const fs_stmt_def_t *const *table;
     const fs_stmt_def_t *def;
-    for (def = fs_store_statements; prepared && def->label; ++def) {
-        if (!apr_hash_get(prepared, def->label, APR_HASH_KEY_STRING)) return 0;
+
+    if (!prepared) return 0;
+    for (table = statement_tables; *table; ++table) {
+        for (def = *table; def->label; ++def) {
+            if (!stmt_for_driver(def, driver)) continue;
+            if (!apr_hash_get(prepared, def->label, APR_HASH_KEY_STRING)) return 0;
+        }
     }
-    return prepared != NULL;
+    return 1;
+}
+
+/* ---- shared with the other store files (fs_store_int.h) --------------------- */
+
+apr_status_t fs_store_exec(fs_store_t *store, apr_pool_t *p, const char *label,
+                           int *pnrows, int nargs, const char **args)
+{
+    return exec(store, p, label, pnrows, nargs, args);
+}
+
+apr_status_t fs_store_select(fs_store_t *store, apr_pool_t *p, const char *label,
+                             int nargs, const char **args, int ncols,
+                             apr_array_header_t **prows)
+{
+    return select_rows(store, p, label, nargs, args, ncols, prows);
+}
+
+apr_status_t fs_store_tx_start(fs_store_t *store, apr_pool_t *p,
+                               apr_dbd_transaction_t **ptx)
+{
+    return tx_start(store, p, ptx);
+}
+
+apr_status_t fs_store_tx_end(fs_store_t *store, apr_pool_t *p, apr_dbd_transaction_t *tx,
+                             apr_status_t rv)
+{
+    return tx_end(store, p, tx, rv);
+}
+
+const char *fs_store_i64(apr_pool_t *p, apr_int64_t v)
+{
+    return i64(p, v);
+}
+
+apr_int64_t fs_store_to_i64(const char *s)
+{
+    return to_i64(s);
+}
+
+fs_sub_t *fs_store_sub_from_row(apr_pool_t *p, const char **cols)
+{
+    return sub_from_row(p, cols);
 }
 
 /* ---- schema ------------------------------------------------------------- */

@@ -20,6 +20,7 @@
 typedef struct fs_stmt_def_t {
     const char *label;
     const char *sql;
+    const char *driver;   /* NULL: every driver; else only this apr_dbd driver name */
 } fs_stmt_def_t;
 
 /* NULL-terminated table of every statement the product uses. */
@@ -35,8 +36,8 @@ typedef struct fs_store_t {
  * mod_dbd users prepare through ap_dbd_prepare instead and pass its hash. */
 apr_status_t fs_store_prepare_all(fs_store_t *store, apr_pool_t *p, const char **perr);
 
-/* True when every statement of fs_store_statements is in prepared. */
-int fs_store_prepared_complete(apr_hash_t *prepared);
+/* True when every statement for this driver is in prepared. */
+int fs_store_prepared_complete(apr_hash_t *prepared, const apr_dbd_driver_t *driver);
 
 /* Create or migrate the schema to FS_SCHEMA_VERSION. Safe to run from many processes
  * at once: each step is one transaction and a loser of a race finds the work done. */

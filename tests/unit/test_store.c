@@ -15,6 +15,7 @@
 #include <apr_dbd.h>
 
 #include "../../src/core/fs_store.h"
+#include "../../src/core/fs_event.h"
 #include "../../src/core/fs_time.h"
 
 static apr_pool_t *pool;
@@ -352,10 +353,18 @@ START_TEST(prepare_all)
     const fs_stmt_def_t *def;
     int n = 0;
 
-    ck_assert_int_eq(fs_store_prepared_complete(NULL), 0);
+    ck_assert_int_eq(fs_store_prepared_complete(NULL, store.driver), 0);
     ready();
-    for (def = fs_store_statements; def->label; ++def) {
+    const fs_stmt_def_t *tables[] = { fs_store_statements, fs_event_statements, NULL };
+    const fs_stmt_def_t **table;
+    for (table = tables; *table; ++table)
+    for (def = *table; def->label; ++def) {
         const char *c;
+        if (def->driver && strcmp(def->driver, db_driver)) {
+            /* another driver's statement (pg_notify) is not prepared here */
+            ck_assert_ptr_null(apr_hash_get(store.prepared, def->label, APR_HASH_KEY_STRING));
+            continue;
+        }
         ++n;
         /* labels become PREPARE <label> on pgsql: [a-z_] with the module prefix */
         ck_assert_msg(!strncmp(def->label, "fhirsub_", 8), "label %s", def->label);
@@ -366,14 +375,14 @@ START_TEST(prepare_all)
     }
     ck_assert_int_gt(n, 0);
     ck_assert_int_eq((int)apr_hash_count(store.prepared), n);
-    ck_assert(fs_store_prepared_complete(store.prepared));
+    ck_assert(fs_store_prepared_complete(store.prepared, store.driver));
     /* a second call prepares nothing twice (pgsql would say "already exists") */
     ck_assert_msg(fs_store_prepare_all(&store, pool, &err) == APR_SUCCESS, "%s", err);
     ck_assert_int_eq((int)apr_hash_count(store.prepared), n);
     /* one missing statement makes the set incomplete */
     apr_hash_set(store.prepared, fs_store_statements[0].label, APR_HASH_KEY_STRING, NULL);
-    ck_assert_int_eq(fs_store_prepared_complete(store.prepared), 0);
-    ck_assert_int_eq(fs_store_prepared_complete(apr_hash_make(pool)), 0);
+    ck_assert_int_eq(fs_store_prepared_complete(store.prepared, store.driver), 0);
+    ck_assert_int_eq(fs_store_prepared_complete(apr_hash_make(pool), store.driver), 0);
 }
 END_TEST
 

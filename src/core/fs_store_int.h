@@ -1,0 +1,35 @@
+/* fs_store_int: what the store's files share among themselves (fs_store.c,
+ * fs_event.c); not for callers of the store. */
+#ifndef FS_STORE_INT_H
+#define FS_STORE_INT_H
+
+#include "fs_store.h"
+
+/* The columns of fhirsub_subscription, in the order fs_store_sub_from_row reads. */
+#define SUB_COLUMNS \
+    "id, owner, status, channel_type, shape, topic, criteria, filters, content," \
+    " content_type, heartbeat_period, timeout, max_count, end_ms, base_url," \
+    " events_since_start, last_delivery_ms, error, version_id, created_ms," \
+    " updated_ms, last_bound_ms, resource"
+#define SUB_NCOLUMNS 23
+
+/* Run a prepared statement; *pnrows (may be NULL) gets the rows it changed. */
+apr_status_t fs_store_exec(fs_store_t *store, apr_pool_t *p, const char *label,
+                           int *pnrows, int nargs, const char **args);
+
+/* Run a prepared select and copy every row (const char** of ncols) into *prows. */
+apr_status_t fs_store_select(fs_store_t *store, apr_pool_t *p, const char *label,
+                             int nargs, const char **args, int ncols,
+                             apr_array_header_t **prows);
+
+apr_status_t fs_store_tx_start(fs_store_t *store, apr_pool_t *p,
+                               apr_dbd_transaction_t **ptx);
+/* Commit unless rv is an error (then roll back); returns the outcome. */
+apr_status_t fs_store_tx_end(fs_store_t *store, apr_pool_t *p, apr_dbd_transaction_t *tx,
+                             apr_status_t rv);
+
+const char *fs_store_i64(apr_pool_t *p, apr_int64_t v);
+apr_int64_t fs_store_to_i64(const char *s);
+fs_sub_t *fs_store_sub_from_row(apr_pool_t *p, const char **cols);
+
+#endif
