@@ -16,6 +16,7 @@
 
 #include "../../src/core/fs_store.h"
 #include "../../src/core/fs_event.h"
+#include "../../src/core/fs_notify.h"
 #include "../../src/core/fs_time.h"
 
 static apr_pool_t *pool;
@@ -843,6 +844,117 @@ END_TEST
 
 /* A failing query is a database error, never "not found" or an empty result (with
  * pgsql a sequential select reports its error only when rows are read). */
+
+/* ---- events (fs_event) ------------------------------------------------------------- */
+
+static fs_change_t *make_change(const char *id, const char *rid)
+{
+    fs_change_t *c = apr_pcalloc(pool, sizeof(*c));
+    c->id = id;
+    c->created = T(1000);
+    c->resource_type = "Encounter";
+    c->resource_id = rid;
+    c->version_id = "2";
+    c->interaction = "update";
+    c->request_method = "PUT";
+    c->request_url = apr_pstrcat(pool, "Encounter/", rid, NULL);
+    c->response_status = "200";
+    c->body = "{\"resourceType\":\"Encounter\",\"id\":\"e1\",\"note\":\"50%% 'quoted'\"}";
+    return c;
+}
+
+static apr_array_header_t *ids_of(const char *a, const char *b, const char *c)
+{
+    apr_array_header_t *ids = apr_array_make(pool, 3, sizeof(const char *));
+    if (a) APR_ARRAY_PUSH(ids, const char *) = a;
+    if (b) APR_ARRAY_PUSH(ids, const char *) = b;
+    if (c) APR_ARRAY_PUSH(ids, const char *) = c;
+    return ids;
+}
+
+/* Numbers continue the subscription's counter, one per event, no gaps. */
+START_TEST(event_record_numbers)
+{
+    apr_array_header_t *events = NULL;
+    fs_notify_event_t *ev;
+    int i;
+
+    ready();
+    insert_sub(make_sub("s1", "alice", 0));          /* events_since_start 7 */
+    insert_sub(make_sub("s2", "alice", 1));
+    for (i = 0; i < 3; ++i) {
+        const char *cid = apr_psprintf(pool, "c%d", i);
+        ck_assert_int_eq(fs_event_record(&store, pool, make_change(cid, "e1"),
+                                         ids_of("s2", "s1", NULL)), APR_SUCCESS);
+    }
+    ck_assert_int_eq(get_sub("s1")->events_since_start, 10);
+    ck_assert_int_eq(get_sub("s2")->events_since_start, 10);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_change"), 3);
+    ck_assert_int_eq(fs_store_events_after(&store, pool, "s1", 7, 100, &events), APR_SUCCESS);
+    ck_assert_int_eq(events->nelts, 3);
+    for (i = 0; i < 3; ++i) {
+        ev = &APR_ARRAY_IDX(events, i, fs_notify_event_t);
+        ck_assert_int_eq(ev->number, 8 + i);
+        ck_assert_str_eq(ev->resource_id, "e1");
+        ck_assert_str_eq(ev->interaction, "update");
+        ck_assert_str_eq(ev->body, make_change("x", "e1")->body);
+    }
+}
+END_TEST
+
+/* A subscription that is off or gone gets no event; the others still do. */
+START_TEST(event_record_skips_off)
+{
+    fs_sub_t *off = make_sub("s-off", "alice", 2);
+    off->status = "off";
+    ready();
+    insert_sub(make_sub("s1", "alice", 0));
+    insert_sub(off);
+    ck_assert_int_eq(fs_event_record(&store, pool, make_change("c1", "e1"),
+                                     ids_of("s1", "s-off", "s-gone")), APR_SUCCESS);
+    ck_assert_int_eq(get_sub("s1")->events_since_start, 8);
+    ck_assert_int_eq(get_sub("s-off")->events_since_start, 7);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_event"), 1);
+    /* no subscriptions: nothing is written at all */
+    ck_assert_int_eq(fs_event_record(&store, pool, make_change("c2", "e1"),
+                                     ids_of(NULL, NULL, NULL)), APR_SUCCESS);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_change"), 1);
+}
+END_TEST
+
+/* A failing insert rolls the whole write back: no number is used up. */
+START_TEST(event_record_atomic)
+{
+    ready();
+    insert_sub(make_sub("s1", "alice", 0));
+    ck_assert_int_eq(fs_event_record(&store, pool, make_change("dup", "e1"),
+                                     ids_of("s1", NULL, NULL)), APR_SUCCESS);
+    /* the same change id again violates the primary key */
+    ck_assert_int_ne(fs_event_record(&store, pool, make_change("dup", "e1"),
+                                     ids_of("s1", NULL, NULL)), APR_SUCCESS);
+    ck_assert_int_eq(get_sub("s1")->events_since_start, 8);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_event"), 1);
+}
+END_TEST
+
+/* Live subscriptions: active and error, not off. */
+START_TEST(event_live_subs)
+{
+    fs_sub_t *off = make_sub("s-off", "bob", 2), *err = make_sub("s-err", "bob", 3);
+    apr_array_header_t *subs = NULL;
+    off->status = "off";
+    err->status = "error";
+    ready();
+    insert_sub(make_sub("s1", "alice", 0));
+    insert_sub(off);
+    insert_sub(err);
+    ck_assert_int_eq(fs_event_live_subs(&store, pool, &subs), APR_SUCCESS);
+    ck_assert_int_eq(subs->nelts, 2);
+    ck_assert_str_eq(APR_ARRAY_IDX(subs, 0, fs_sub_t *)->id, "s-err");
+    ck_assert_str_eq(APR_ARRAY_IDX(subs, 1, fs_sub_t *)->id, "s1");
+}
+END_TEST
+
 START_TEST(query_errors_reported)
 {
     fs_sub_t *s = (fs_sub_t *)1;
@@ -891,6 +1003,10 @@ static TCase *store_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, grant_revoke);
     tcase_add_test(tc, grant_prune);
     tcase_add_test(tc, query_errors_reported);
+    tcase_add_test(tc, event_record_numbers);
+    tcase_add_test(tc, event_record_skips_off);
+    tcase_add_test(tc, event_record_atomic);
+    tcase_add_test(tc, event_live_subs);
     return tc;
 }
 
