@@ -10,6 +10,7 @@
 #include <http_request.h>
 
 #include "fs_log.h"
+#include "mod_fhirsub_capture.h"
 #include "mod_fhirsub_config.h"
 #include "mod_fhirsub_errors.h"
 #include "mod_fhirsub_http.h"
@@ -99,7 +100,11 @@ static int handler(request_rec *r)
     if (!c || c->enabled != 1 || !r->uri) return DECLINED;
     memset(&q, 0, sizeof(q));
     q.endpoint = fhirsub_route(r, c, &q.id, &q.op, &q.vid);
-    if (q.endpoint == FHIRSUB_EP_NONE) return DECLINED;
+    if (q.endpoint == FHIRSUB_EP_NONE) {
+        /* The FHIR server's: watch writes on their way there and back. */
+        fhirsub_capture_start(r, c, fhirsub_route_rel(r, c));
+        return DECLINED;
+    }
     q.r = r;
     q.conf = c;
     q.version = fhirsub_conf_version(c);
@@ -121,4 +126,5 @@ static void register_hooks(apr_pool_t *p)
     fhirsub_store_register_hooks();
     fhirsub_metadata_register_hooks();
     fhirsub_errors_register_hooks();
+    fhirsub_capture_register_hooks();
 }

@@ -22,6 +22,12 @@ static const char *relative_path(request_rec *r, const char *base)
     return uri;
 }
 
+const char *fhirsub_route_rel(request_rec *r, const fhirsub_dir_conf *c)
+{
+    const char *rel = relative_path(r, c->base_path);
+    return rel ? rel : "";
+}
+
 static int is_our_opdef(const fhirsub_dir_conf *c, const char *id)
 {
     const char *const *ids = fs_opdef_ids(fhirsub_conf_version(c));

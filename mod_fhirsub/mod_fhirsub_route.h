@@ -38,6 +38,9 @@ typedef struct fhirsub_req {
 fhirsub_endpoint_t fhirsub_route(request_rec *r, const fhirsub_dir_conf *c,
                                  const char **pid, const char **pop, const char **pvid);
 
+/* r->uri below the location's base path ("" for the base itself). */
+const char *fhirsub_route_rel(request_rec *r, const fhirsub_dir_conf *c);
+
 /* The store for this request, or NULL after answering 503. */
 fs_store_t *fhirsub_req_store(fhirsub_req *q, int *pdone);
 
