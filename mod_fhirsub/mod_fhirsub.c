@@ -19,6 +19,7 @@
 #include "mod_fhirsub_route.h"
 #include "mod_fhirsub_store.h"
 #include "mod_fhirsub_subscription.h"
+#include "mod_fhirsub_topics.h"
 
 static void register_hooks(apr_pool_t *p);
 
@@ -55,13 +56,20 @@ static void log_print(const char *file, int line, fs_log_level_t level, apr_stat
 
 /* ---- hooks --------------------------------------------------------------- */
 
+/* Runs for `apachectl -t` too, so configuration mistakes show before a restart. */
+static int check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                        server_rec *s)
+{
+    (void)pconf; (void)plog; (void)ptemp;
+    return APR_SUCCESS == fhirsub_conf_check(s) ? OK : HTTP_INTERNAL_SERVER_ERROR;
+}
+
 static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                        server_rec *s)
 {
     server_rec *vs;
     (void)pconf; (void)plog; (void)ptemp;
     fs_log_set(log_is_level, log_print, s);
-    if (APR_SUCCESS != fhirsub_conf_check(s)) return HTTP_INTERNAL_SERVER_ERROR;
     for (vs = s; vs; vs = vs->next) {
         fhirsub_srv_conf *sc = ap_get_module_config(vs->module_config, &fhirsub_module);
         if (sc && sc->locations->nelts) fhirsub_store_enable();
@@ -79,6 +87,8 @@ static int dispatch(fhirsub_req *q)
     switch (q->endpoint) {
     case FHIRSUB_EP_METADATA: return fhirsub_metadata_handle(q);
     case FHIRSUB_EP_OPDEF: return fhirsub_opdef_handle(q);
+    case FHIRSUB_EP_TOPICS: return fhirsub_topics_search(q);
+    case FHIRSUB_EP_TOPIC: return fhirsub_topics_read(q);
     case FHIRSUB_EP_TYPE: return fhirsub_sub_type(q);
     case FHIRSUB_EP_INSTANCE: return fhirsub_sub_instance(q);
     case FHIRSUB_EP_VREAD: return fhirsub_sub_vread(q);
@@ -120,6 +130,7 @@ static void register_hooks(apr_pool_t *p)
     /* mod_proxy's handler is APR_HOOK_FIRST too: ours must run before it. */
     static const char *const before_proxy[] = { "mod_proxy.c", NULL };
     (void)p;
+    ap_hook_check_config(check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, NULL, after_dbd, APR_HOOK_MIDDLE);
     ap_hook_handler(handler, NULL, before_proxy, APR_HOOK_FIRST);

@@ -56,7 +56,10 @@ static apr_status_t read_body(request_rec *r, apr_off_t max, char **pbuf, apr_si
     char *buf = apr_palloc(r->pool, cap);
     long n;
 
-    if (ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK) != OK) return APR_EGENERAL;
+    int rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK);
+    /* Content-Length over LimitRequestBody: too large, like over our own bound. */
+    if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE) return APR_ENOSPC;
+    if (rc != OK) return APR_EGENERAL;
     if (!ap_should_client_block(r)) {
         *pbuf = buf;
         *plen = 0;
@@ -72,7 +75,10 @@ static apr_status_t read_body(request_rec *r, apr_off_t max, char **pbuf, apr_si
             cap *= 2;
         }
         n = ap_get_client_block(r, buf + len, cap - len);
-        if (n < 0) return APR_EGENERAL;
+        if (n < 0) {
+            /* A chunked body over LimitRequestBody ends the same way. */
+            return (r->status == HTTP_REQUEST_ENTITY_TOO_LARGE) ? APR_ENOSPC : APR_EGENERAL;
+        }
         if (n == 0) break;
         len += (apr_size_t)n;
         if ((apr_off_t)len > max) return APR_ENOSPC;
@@ -80,6 +86,19 @@ static apr_status_t read_body(request_rec *r, apr_off_t max, char **pbuf, apr_si
     *pbuf = buf;
     *plen = len;
     return APR_SUCCESS;
+}
+
+/* The answer for a body that could not be read whole. */
+static int body_error(request_rec *r, apr_status_t rv, apr_off_t max)
+{
+    r->connection->keepalive = AP_CONN_CLOSE;
+    if (rv == APR_ENOSPC) {
+        return fhirsub_send_error(r, HTTP_REQUEST_ENTITY_TOO_LARGE, "too-costly",
+                                  "request body larger than %" APR_OFF_T_FMT " bytes "
+                                  "(FhirSubMaxBodySize or LimitRequestBody)", max);
+    }
+    return fhirsub_send_error(r, HTTP_BAD_REQUEST, "invalid",
+                              "the request body could not be read");
 }
 
 apr_status_t fhirsub_read_json(request_rec *r, const fhirsub_dir_conf *c, json_object **pj,
@@ -99,17 +118,8 @@ apr_status_t fhirsub_read_json(request_rec *r, const fhirsub_dir_conf *c, json_o
         return APR_EINVAL;
     }
     rv = read_body(r, max, &buf, &len);
-    if (rv == APR_ENOSPC) {
-        r->connection->keepalive = AP_CONN_CLOSE;
-        *pdone = fhirsub_send_error(r, HTTP_REQUEST_ENTITY_TOO_LARGE, "too-costly",
-                                    "request body larger than %" APR_OFF_T_FMT " bytes "
-                                    "(FhirSubMaxBodySize)", max);
-        return rv;
-    }
     if (rv != APR_SUCCESS) {
-        r->connection->keepalive = AP_CONN_CLOSE;
-        *pdone = fhirsub_send_error(r, HTTP_BAD_REQUEST, "invalid",
-                                    "the request body could not be read");
+        *pdone = body_error(r, rv, max);
         return rv;
     }
     if (APR_SUCCESS != (rv = fs_json_parse(pj, r->pool, buf, len, &err))) {
@@ -172,11 +182,13 @@ apr_status_t fhirsub_read_params(request_rec *r, const fhirsub_dir_conf *c,
     if (is_form(ct)) {
         char *buf = NULL;
         apr_size_t len = 0;
-        if (APR_SUCCESS != read_body(r, fhirsub_conf_max_body(c), &buf, &len)
-            || APR_SUCCESS != fs_params_from_query(&body_params, r->pool,
-                                                   apr_pstrmemdup(r->pool, buf, len), &err)) {
-            *pdone = fhirsub_send_error(r, HTTP_BAD_REQUEST, "invalid",
-                                        "form body: %s", err ? err : "too large");
+        if (APR_SUCCESS != (rv = read_body(r, fhirsub_conf_max_body(c), &buf, &len))) {
+            *pdone = body_error(r, rv, fhirsub_conf_max_body(c));
+            return rv;
+        }
+        if (APR_SUCCESS != fs_params_from_query(&body_params, r->pool,
+                                                apr_pstrmemdup(r->pool, buf, len), &err)) {
+            *pdone = fhirsub_send_error(r, HTTP_BAD_REQUEST, "invalid", "form body: %s", err);
             return APR_EINVAL;
         }
     }

@@ -101,7 +101,7 @@ static apr_array_header_t *token_subs_all(fhirsub_req *q, fs_store_t *store, int
     subs = apr_array_make(q->r->pool, all->nelts, sizeof(fs_sub_t *));
     for (i = 0; i < all->nelts; ++i) {
         fs_sub_t *sub = APR_ARRAY_IDX(all, i, fs_sub_t *);
-        if (!strcmp(sub->channel_type, "websocket")
+        if (fhirsub_sub_visible(q, sub) && !strcmp(sub->channel_type, "websocket")
             && strcmp(fs_sub_effective_status(sub, q->now), "off")) {
             APR_ARRAY_PUSH(subs, fs_sub_t *) = sub;
         }
@@ -256,7 +256,7 @@ static int status_op(fhirsub_req *q, fs_store_t *store, fs_params_t *pp)
         chosen = apr_array_make(q->r->pool, subs->nelts, sizeof(fs_sub_t *));
         for (i = 0; i < subs->nelts; ++i) {
             fs_sub_t *sub = APR_ARRAY_IDX(subs, i, fs_sub_t *);
-            if (in_list(ids, sub->id) && in_list(statuses,
+            if (fhirsub_sub_visible(q, sub) && in_list(ids, sub->id) && in_list(statuses,
                                                  fs_sub_effective_status(sub, q->now))) {
                 APR_ARRAY_PUSH(chosen, fs_sub_t *) = sub;
             }

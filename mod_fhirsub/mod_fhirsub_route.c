@@ -73,7 +73,12 @@ fhirsub_endpoint_t fhirsub_route(request_rec *r, const fhirsub_dir_conf *c,
         *pid = parts[1];
         return FHIRSUB_EP_OPDEF;
     }
-    if (n == 0 || strcmp(parts[0], "Subscription")) return FHIRSUB_EP_NONE;
+    if (n == 0) return FHIRSUB_EP_NONE;
+    if (c->topics && n <= 2 && !strcmp(parts[0], "SubscriptionTopic")) {
+        *pid = n == 2 ? parts[1] : NULL;
+        return n == 2 ? FHIRSUB_EP_TOPIC : FHIRSUB_EP_TOPICS;
+    }
+    if (strcmp(parts[0], "Subscription")) return FHIRSUB_EP_NONE;
     if (n == 1) return FHIRSUB_EP_TYPE;
     if (n == 2 && parts[1][0] == '$' && parts[1][1]) {
         *pop = parts[1] + 1;

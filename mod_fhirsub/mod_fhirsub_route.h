@@ -18,6 +18,8 @@ typedef enum {
     FHIRSUB_EP_INSTANCE,        /* [base]/Subscription/id */
     FHIRSUB_EP_INSTANCE_OP,     /* [base]/Subscription/id/$op */
     FHIRSUB_EP_VREAD,           /* [base]/Subscription/id/_history/vid */
+    FHIRSUB_EP_TOPICS,          /* [base]/SubscriptionTopic (when topics are loaded) */
+    FHIRSUB_EP_TOPIC,           /* [base]/SubscriptionTopic/id */
     FHIRSUB_EP_BAD,             /* under Subscription, but malformed */
 } fhirsub_endpoint_t;
 

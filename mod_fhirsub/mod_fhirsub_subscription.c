@@ -52,6 +52,23 @@ static int send_problem(fhirsub_req *q, const fs_sub_problem_t *prob)
     return fhirsub_send_error(q->r, prob->http_status, prob->code, "%s", prob->text);
 }
 
+/* The path of an absolute URL ("https://h:1/fhir/R4" -> "/fhir/R4"). */
+static const char *url_path(const char *url)
+{
+    const char *s = strstr(url, "://");
+    s = s ? strchr(s + 3, '/') : url;
+    return s ? s : "";
+}
+
+int fhirsub_sub_visible(const fhirsub_req *q, const fs_sub_t *sub)
+{
+    /* Another user's subscription, or one of another FHIR base on this server, is
+     * not there for this request. The base is compared by path: the host name a
+     * client used may differ between requests. */
+    return !strcmp(sub->owner, q->user)
+           && !strcmp(url_path(sub->base_url), url_path(q->base_url));
+}
+
 fs_sub_t *fhirsub_sub_load_owned(fhirsub_req *q, fs_store_t *store, const char *id,
                                  int *pdone)
 {
@@ -64,7 +81,7 @@ fs_sub_t *fhirsub_sub_load_owned(fhirsub_req *q, fs_store_t *store, const char *
         return NULL;
     }
     rv = fs_store_sub_get(store, q->r->pool, id, &sub);
-    if (rv == APR_SUCCESS && strcmp(sub->owner, q->user)) rv = APR_NOTFOUND;
+    if (rv == APR_SUCCESS && !fhirsub_sub_visible(q, sub)) rv = APR_NOTFOUND;
     if (rv == APR_NOTFOUND) {
         *pdone = fhirsub_send_error(q->r, HTTP_NOT_FOUND, "not-found",
                                     "Subscription/%s not found", id);
@@ -205,7 +222,7 @@ static int search(fhirsub_req *q, fs_store_t *store)
     fs_json_add_str(bundle, "type", "searchset");
     for (i = 0; i < subs->nelts; ++i) {
         const fs_sub_t *sub = APR_ARRAY_IDX(subs, i, const fs_sub_t *);
-        if (!search_match(q, &s, sub)) continue;
+        if (!fhirsub_sub_visible(q, sub) || !search_match(q, &s, sub)) continue;
         json_object_array_add(entries, search_entry(q, sub));
         ++total;
     }
@@ -234,12 +251,26 @@ int fhirsub_sub_type(fhirsub_req *q)
 
 /* ---- read, update, delete ----------------------------------------------- */
 
+/* If-Match, when sent, must name the current version (else 412 is answered). */
+static int if_match_ok(fhirsub_req *q, const fs_sub_t *sub, int *pdone)
+{
+    const char *if_match = apr_table_get(q->r->headers_in, "If-Match");
+    if (!if_match || !strcmp(if_match, "*") || !strcmp(if_match, apr_psprintf(q->r->pool,
+        "W/\"%" APR_INT64_T_FMT "\"", sub->version_id))) {
+        return 1;
+    }
+    *pdone = fhirsub_send_error(q->r, HTTP_PRECONDITION_FAILED, "conflict", "If-Match %s "
+                                "does not match version %" APR_INT64_T_FMT, if_match,
+                                sub->version_id);
+    return 0;
+}
+
 static int update(fhirsub_req *q, fs_store_t *store, fs_sub_t *old)
 {
     fs_sub_policy_t policy;
     fs_sub_problem_t prob;
     json_object *body;
-    const char *body_id, *if_match;
+    const char *body_id;
     fs_sub_t *sub;
     apr_status_t rv;
     int done = OK;
@@ -251,13 +282,7 @@ static int update(fhirsub_req *q, fs_store_t *store, fs_sub_t *old)
                                   "'%s' must equal the id in the URL '%s'",
                                   body_id ? body_id : "(none)", old->id);
     }
-    if_match = apr_table_get(q->r->headers_in, "If-Match");
-    if (if_match && strcmp(if_match, apr_psprintf(q->r->pool, "W/\"%" APR_INT64_T_FMT
-                                                  "\"", old->version_id))) {
-        return fhirsub_send_error(q->r, HTTP_PRECONDITION_FAILED, "conflict", "If-Match "
-                                  "%s does not match version %" APR_INT64_T_FMT,
-                                  if_match, old->version_id);
-    }
+    if (!if_match_ok(q, old, &done)) return done;
     fhirsub_sub_policy(q, &policy);
     if (APR_SUCCESS != fs_sub_parse(&sub, &prob, q->r->pool, body, &policy, q->now)) {
         return send_problem(q, &prob);
@@ -284,7 +309,11 @@ static int update(fhirsub_req *q, fs_store_t *store, fs_sub_t *old)
 
 static int delete(fhirsub_req *q, fs_store_t *store, fs_sub_t *sub)
 {
-    apr_status_t rv = fs_store_sub_delete(store, q->r->pool, sub->id, q->user);
+    apr_status_t rv;
+    int done = OK;
+
+    if (!if_match_ok(q, sub, &done)) return done;
+    rv = fs_store_sub_delete(store, q->r->pool, sub->id, q->user);
     if (rv != APR_SUCCESS && rv != APR_NOTFOUND) {
         return fhirsub_send_error(q->r, HTTP_SERVICE_UNAVAILABLE, "transient",
                                   "deleting Subscription/%s failed; retry later", sub->id);

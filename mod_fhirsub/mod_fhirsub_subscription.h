@@ -14,6 +14,9 @@ int fhirsub_sub_vread(fhirsub_req *q);     /* GET _history/vid */
 fs_sub_t *fhirsub_sub_load_owned(fhirsub_req *q, fs_store_t *store, const char *id,
                                  int *pdone);
 
+/* Is sub there for this request: the caller's own, and of this FHIR base? */
+int fhirsub_sub_visible(const fhirsub_req *q, const fs_sub_t *sub);
+
 /* The policy a location applies to subscriptions. */
 void fhirsub_sub_policy(const fhirsub_req *q, fs_sub_policy_t *policy);
 

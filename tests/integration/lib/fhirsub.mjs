@@ -14,7 +14,9 @@ import { makeTempDir, removeDir, withTimeout } from './util.mjs';
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const TOPICS_DIR = path.join(REPO_ROOT, 'conf/topics');
 
-export const USERS = { alice: 'alice-pw', bob: 'bob-pw' };
+// alice and bob are the two users of the isolation tests; carol, dave and erin keep other tests'
+// exact counts independent of what alice does elsewhere in the same file.
+export const USERS = { alice: 'alice-pw', bob: 'bob-pw', carol: 'carol-pw', dave: 'dave-pw', erin: 'erin-pw' };
 
 export const TOPIC = {
   encounterComplete: 'http://hl7.org/fhir/uv/subscriptions-backport/SubscriptionTopic/r4-encounter-complete',
@@ -44,11 +46,23 @@ export const URL = {
 
 export const FHIR_JSON_CT = /^application\/fhir\+json/;
 
+const WHITESPACE = [0x20, 0x09, 0x0d, 0x0a];
+
+/**
+ * n random bytes that do not end in whitespace: the module drops trailing whitespace of an
+ * HMAC secret file (see hmacSecret), which would make the secret's length a matter of luck.
+ */
+export function randomSecret(n) {
+  const bytes = crypto.randomBytes(n);
+  if (n && WHITESPACE.includes(bytes[n - 1])) bytes[n - 1] = 0x41;
+  return bytes;
+}
+
 /** A fresh directory (removed by cleanup(), and at process exit) holding a random HMAC key. */
 export function makeKeyDir({ bytes = 48 } = {}) {
   const dir = makeTempDir('fhirsub-key-');
   const keyFile = path.join(dir, 'token.key');
-  fs.writeFileSync(keyFile, crypto.randomBytes(bytes), { mode: 0o600 });
+  fs.writeFileSync(keyFile, randomSecret(bytes), { mode: 0o600 });
   return { dir, keyFile, cleanup: () => removeDir(dir) };
 }
 
@@ -58,15 +72,15 @@ export function wsUrlFor(port, name = 'subscriptions-r4') {
 
 /**
  * Directives of a FhirSub location (with basic auth unless auth: false).
- *   wsUrl, keyFile (required); lifetime (s); version 'R4'|'R5'; topics (path, default conf/topics);
- *   extra: more raw lines.
+ *   wsUrl, keyFile (each line left out when null); lifetime (s); version 'R4'|'R5';
+ *   topics (path, default conf/topics); extra: more raw lines.
  */
 export function fhirsubDirectives({ wsUrl, keyFile, lifetime = 60, version, topics = TOPICS_DIR, auth = true, extra = [] }) {
   return [
     'FhirSub On',
     ...(version ? [`FhirSubFhirVersion ${version}`] : []),
-    `FhirSubWebSocketURL ${wsUrl}`,
-    `FhirSubTokenKey HS256 ${keyFile}`,
+    ...(wsUrl ? [`FhirSubWebSocketURL ${wsUrl}`] : []),
+    ...(keyFile ? [`FhirSubTokenKey HS256 ${keyFile}`] : []),
     ...(topics ? [`FhirSubTopic ${topics}`] : []),
     `FhirSubTokenLifetime ${lifetime}`,
     ...extra,
@@ -74,13 +88,11 @@ export function fhirsubDirectives({ wsUrl, keyFile, lifetime = 60, version, topi
   ];
 }
 
-/** FHIR clients for alice, bob and an anonymous caller at a base URL. */
+/** FHIR clients for each of USERS and an anonymous caller (anon) at a base URL. */
 export function clientsFor(baseUrl) {
-  return {
-    alice: fhir(baseUrl, { user: 'alice', password: USERS.alice }),
-    bob: fhir(baseUrl, { user: 'bob', password: USERS.bob }),
-    anon: fhir(baseUrl),
-  };
+  const clients = { anon: fhir(baseUrl) };
+  for (const [user, password] of Object.entries(USERS)) clients[user] = fhir(baseUrl, { user, password });
+  return clients;
 }
 
 // ---- Subscription bodies ------------------------------------------------------------------
@@ -209,11 +221,23 @@ export function decodeJwt(token) {
   return { header: json(parts[0]), payload: json(parts[1]), signature: parts[2], parts };
 }
 
-/** Verifies an HS* JWT signature with the key file. */
-export function jwtSignatureValid(token, keyFile, alg = 'HS256') {
+/**
+ * The HMAC secret the module uses for a key file: its bytes without trailing whitespace
+ * (a secret written with `echo` ends in a newline; fs_token.c trims " \t\r\n" at the end).
+ */
+export function hmacSecret(keyFile) {
+  const bytes = fs.readFileSync(keyFile);
+  let len = bytes.length;
+  while (len > 0 && WHITESPACE.includes(bytes[len - 1])) len--;
+  return bytes.subarray(0, len);
+}
+
+/** Verifies an HS* JWT signature with a key file (or the secret's bytes). */
+export function jwtSignatureValid(token, keyFileOrSecret, alg = 'HS256') {
   const [h, p, s] = token.split('.');
   const hash = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' }[alg];
-  const mac = crypto.createHmac(hash, fs.readFileSync(keyFile)).update(`${h}.${p}`).digest('base64url');
+  const secret = Buffer.isBuffer(keyFileOrSecret) ? keyFileOrSecret : hmacSecret(keyFileOrSecret);
+  const mac = crypto.createHmac(hash, secret).update(`${h}.${p}`).digest('base64url');
   return mac === s;
 }
 
@@ -295,12 +319,10 @@ export function basicAuthHeader(user, password) {
 
 // ---- end of a test file ------------------------------------------------------------------
 
-// Module log lines are numbered FS1nnnn (FHIRSUB_LOGNO), core lines FS0nnnn.
-export const MODULE_LINE = /FS[01]\d{4}/;
-
 /**
  * Stops the stack, then asserts that its error log shows no crash and no [warn]/[error] line
- * outside `allow` (strings or RegExps). The log is read before stop() removes the directory.
+ * outside `allow` (strings or RegExps: AH numbers of Apache, FS1nnnn of the module, FS0nnnn of
+ * its core library). The log is read before stop() removes the directory.
  */
 export async function stopAndCheckLog(stack, allow = []) {
   if (!stack) return;
@@ -313,4 +335,55 @@ export async function stopAndCheckLog(stack, allow = []) {
 /** An instant `seconds` from now, FHIR-formatted. */
 export function instantIn(seconds) {
   return new Date(Date.now() + seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+// ---- database ----------------------------------------------------------------------------
+
+/** SQL string literal (for ids the tests made themselves or took from answers). */
+export function sqlString(value) {
+  return `'${String(value).replace(/'/g, "''")}'`;
+}
+
+const SUB_COLUMNS = [
+  'owner', 'status', 'channel_type', 'shape', 'topic', 'criteria', 'filters', 'content', 'content_type',
+  'heartbeat_period', 'max_count', 'end_ms', 'base_url', 'version_id', 'events_since_start',
+];
+
+/** The fhirsub_subscription row of id as an object of strings, or null. */
+export async function subRow(stack, id) {
+  const rows = await stack.query(`SELECT ${SUB_COLUMNS.join(', ')} FROM fhirsub_subscription WHERE id = ${sqlString(id)}`);
+  if (!rows.length) return null;
+  return Object.fromEntries(SUB_COLUMNS.map((c, i) => [c, rows[0][i]]));
+}
+
+export async function countRows(stack, table, where = '1=1') {
+  const rows = await stack.query(`SELECT COUNT(*) FROM ${table} WHERE ${where}`);
+  return Number(rows[0][0]);
+}
+
+/**
+ * Sends raw bytes as a request body with fetch (the fhir() client JSON-stringifies anything
+ * that is not a string, Buffers included). Resolves like fhir(): {status, headers, body, text}.
+ */
+export async function sendBytes(url, { method = 'POST', user, body, contentType = 'application/fhir+json', timeoutMs = 20_000 }) {
+  const headers = { Accept: 'application/fhir+json', 'Content-Type': contentType };
+  if (user) headers.Authorization = basicAuthHeader(user, USERS[user]);
+  const res = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
+  const text = await res.text();
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = null;
+  }
+  return { status: res.status, headers: Object.fromEntries(res.headers), body: json, text };
+}
+
+/** A raw GET with `Connection: close` (fetch refuses to set that header). */
+export function rawGet(port, urlPath, { user, headers = {} } = {}) {
+  const lines = [`GET ${urlPath} HTTP/1.1`, `Host: 127.0.0.1:${port}`, 'Accept: application/fhir+json'];
+  if (user) lines.push(`Authorization: ${basicAuthHeader(user, USERS[user])}`);
+  for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
+  lines.push('Connection: close', '', '');
+  return rawRequest(port, lines.join('\r\n'));
 }
