@@ -12,7 +12,7 @@ static apr_pool_t *pool;
 
 static void pool_setup(void)
 {
-    apr_pool_create(&pool, NULL);
+    ck_assert_int_eq(apr_pool_create(&pool, NULL), APR_SUCCESS);
 }
 
 static void pool_teardown(void)
@@ -22,6 +22,7 @@ static void pool_teardown(void)
 }
 
 /* A TCase whose tests each get a fresh `pool`. */
+__attribute__((unused))
 static TCase *fs_check_tcase(const char *name)
 {
     TCase *tc = tcase_create(name);

@@ -6,23 +6,13 @@
 #include <apr_general.h>
 #include <apr_strings.h>
 
+#include "fs_check.h"
 #include "../../src/core/fs_json.h"
 #include "../../src/core/fs_opdef.h"
 #include "../../src/core/fs_capability.h"
 #include "../../src/core/fs_time.h"
 
-static apr_pool_t *pool;
 
-static void setup(void)
-{
-    apr_pool_create(&pool, NULL);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-    pool = NULL;
-}
 
 static json_object *parse(const char *text)
 {
@@ -534,7 +524,7 @@ static Suite *capability_suite(void)
     Suite *s = suite_create("capability");
     TCase *tc = tcase_create("opdef");
 
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, opdef_r5_token);
     tcase_add_test(tc, opdef_r5_status);
     tcase_add_test(tc, opdef_r5_events);
@@ -545,7 +535,7 @@ static Suite *capability_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("capability");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, cap_augment_r4_twice);
     tcase_add_test(tc, cap_augment_r5_topics);
     tcase_add_test(tc, cap_augment_creates_rest);
@@ -557,14 +547,5 @@ static Suite *capability_suite(void)
 
 int main(void)
 {
-    SRunner *sr;
-    int failed;
-
-    apr_initialize();
-    atexit(apr_terminate);
-    sr = srunner_create(capability_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return fs_check_main(capability_suite());
 }

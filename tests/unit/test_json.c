@@ -5,20 +5,8 @@
 #include <apr_general.h>
 #include <apr_strings.h>
 
+#include "fs_check.h"
 #include "../../src/core/fs_json.h"
-
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    ck_assert_int_eq(apr_pool_create(&pool, NULL), APR_SUCCESS);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-    pool = NULL;
-}
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
@@ -440,7 +428,7 @@ static Suite *json_suite(void)
     Suite *s = suite_create("json");
     TCase *tc = tcase_create("parse");
 
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, valid_documents);
     tcase_add_test(tc, bare_values);
     tcase_add_test(tc, length_bounds);
@@ -454,7 +442,7 @@ static Suite *json_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("access");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, str_no_slash_escape);
     tcase_add_test(tc, getters);
     suite_add_tcase(s, tc);
@@ -463,14 +451,5 @@ static Suite *json_suite(void)
 
 int main(void)
 {
-    SRunner *sr;
-    int failed;
-
-    apr_initialize();
-    atexit(apr_terminate);
-    sr = srunner_create(json_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return fs_check_main(json_suite());
 }

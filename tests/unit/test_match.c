@@ -10,6 +10,7 @@
 #include <apr_strings.h>
 #include <check.h>
 
+#include "fs_check.h"
 #include "../../src/core/fs_json.h"
 #include "../../src/core/fs_filter.h"
 #include "../../src/core/fs_topic.h"
@@ -23,19 +24,6 @@
 #define ENC_END \
     "http://hl7.org/fhir/uv/subscriptions-backport/SubscriptionTopic/r4-encounter-complete"
 #define EX_URL "http://example.org/fhir/SubscriptionTopic/"
-
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    ck_assert_int_eq(apr_pool_create(&pool, NULL), APR_SUCCESS);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-    pool = NULL;
-}
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
@@ -913,7 +901,7 @@ END_TEST
 static TCase *tcase(const char *name)
 {
     TCase *tc = tcase_create(name);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     return tc;
 }
 
@@ -959,14 +947,5 @@ static Suite *match_suite(void)
 
 int main(void)
 {
-    SRunner *sr;
-    int failed;
-
-    apr_initialize();
-    atexit(apr_terminate);
-    sr = srunner_create(match_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return fs_check_main(match_suite());
 }

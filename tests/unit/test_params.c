@@ -5,22 +5,12 @@
 #include <apr_general.h>
 #include <apr_strings.h>
 
+#include "fs_check.h"
 #include "../../src/core/fs_json.h"
 #include "../../src/core/fs_fhir.h"
 #include "../../src/core/fs_params.h"
 
-static apr_pool_t *pool;
 
-static void setup(void)
-{
-    apr_pool_create(&pool, NULL);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-    pool = NULL;
-}
 
 static fs_params_t *query_ok(const char *q)
 {
@@ -353,7 +343,7 @@ static Suite *params_suite(void)
     Suite *s = suite_create("params");
     TCase *tc = tcase_create("params");
 
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, query_basic);
     tcase_add_test(tc, query_edges);
     tcase_add_test(tc, query_invalid);
@@ -364,7 +354,7 @@ static Suite *params_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fhir");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, fhir_id);
     tcase_add_test(tc, fhir_status_codes);
     suite_add_tcase(s, tc);
@@ -373,14 +363,5 @@ static Suite *params_suite(void)
 
 int main(void)
 {
-    SRunner *sr;
-    int failed;
-
-    apr_initialize();
-    atexit(apr_terminate);
-    sr = srunner_create(params_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return fs_check_main(params_suite());
 }

@@ -18,6 +18,7 @@
 #include <check.h>
 #include <jwt.h>
 
+#include "fs_check.h"
 #include "../../src/core/fs_id.h"
 #include "../../src/core/fs_json.h"
 #include "../../src/core/fs_token.h"
@@ -147,19 +148,6 @@ static const char ED25519_PRIV[] =
 #define SECRET32 "k7Qe2Vd9LmX4pR8sT1wY6zB3nC5fH0jA"
 #define SECRET48 SECRET32 "Gu2Ki9Ol4Mp7Nq1R"
 #define SECRET64 SECRET48 "Ss3Tt6Uv8Wx0Yz5A"
-
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    ck_assert_int_eq(apr_pool_create(&pool, NULL), APR_SUCCESS);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-    pool = NULL;
-}
 
 static fs_token_key_t *key_of(fs_token_alg_t alg, fs_token_key_use_t use, const char *bytes)
 {
@@ -1019,7 +1007,7 @@ static Suite *token_suite(void)
     Suite *s = suite_create("fs_token");
     TCase *tc = tcase_create("token");
 
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, test_alg_names);
     tcase_add_test(tc, test_error_reasons);
     tcase_add_loop_test(tc, test_roundtrip, 0, COUNT(ROUNDTRIPS));
@@ -1052,14 +1040,5 @@ static Suite *token_suite(void)
 
 int main(void)
 {
-    SRunner *sr;
-    int failed;
-
-    apr_initialize();
-    atexit(apr_terminate);
-    sr = srunner_create(token_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return fs_check_main(token_suite());
 }

@@ -9,6 +9,7 @@
 #include <apr_strings.h>
 #include <check.h>
 
+#include "fs_check.h"
 #include "../../src/core/fs_json.h"
 #include "../../src/core/fs_searchparam.h"
 #include "../../src/core/fs_filter.h"
@@ -21,19 +22,6 @@
 #define BACKPORT_URL \
     "http://hl7.org/fhir/uv/subscriptions-backport/SubscriptionTopic/r4-encounter-complete"
 #define EX_URL "http://example.org/fhir/SubscriptionTopic/"
-
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    ck_assert_int_eq(apr_pool_create(&pool, NULL), APR_SUCCESS);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-    pool = NULL;
-}
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
@@ -545,7 +533,7 @@ static Suite *topic_suite(void)
 {
     Suite *s = suite_create("fs_topic");
     TCase *tc = tcase_create("shipped");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, shipped_encounter_end);
     tcase_add_test(tc, shipped_encounter_start);
     tcase_add_test(tc, shipped_patient_change);
@@ -554,7 +542,7 @@ static Suite *topic_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("load");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, reject_malformed_json);
     tcase_add_test(tc, reject_file_problems);
     tcase_add_test(tc, reject_missing_url);
@@ -568,7 +556,7 @@ static Suite *topic_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("can_filter_by");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, check_topic_filters);
     tcase_add_test(tc, check_topic_r4b_modifiers);
     tcase_add_test(tc, multi_trigger_topic);
@@ -578,14 +566,5 @@ static Suite *topic_suite(void)
 
 int main(void)
 {
-    SRunner *sr;
-    int failed;
-
-    apr_initialize();
-    atexit(apr_terminate);
-    sr = srunner_create(topic_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return fs_check_main(topic_suite());
 }
