@@ -1,0 +1,38 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "nt_msg.h"
+
+nt_msg_t *nt_msg_new(const char *text, size_t len)
+{
+    nt_msg_t *m = malloc(sizeof(*m) + LWS_PRE + len + 1);
+    if (!m) return NULL;
+    m->refs = 1;
+    m->len = len;
+    m->sub_id = NULL;
+    m->event_number = 0;
+    memcpy(m->buf + LWS_PRE, text, len);
+    m->buf[LWS_PRE + len] = '\0';
+    return m;
+}
+
+void nt_msg_set_event(nt_msg_t *m, const char *sub_id, apr_int64_t number)
+{
+    free(m->sub_id);
+    m->sub_id = sub_id ? strdup(sub_id) : NULL;
+    m->event_number = number;
+}
+
+nt_msg_t *nt_msg_ref(nt_msg_t *m)
+{
+    ++m->refs;
+    return m;
+}
+
+void nt_msg_unref(nt_msg_t *m)
+{
+    if (m && --m->refs == 0) {
+        free(m->sub_id);
+        free(m);
+    }
+}

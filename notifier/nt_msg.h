@@ -1,0 +1,35 @@
+/* nt_msg: one outbound websocket text message, reference counted so that one event
+ * notification is built once and queued to every connection bound to its
+ * subscription. The buffer keeps LWS_PRE bytes of headroom for lws_write. Only the
+ * service thread touches a message once it is queued. */
+#ifndef NT_MSG_H
+#define NT_MSG_H
+
+#include <stddef.h>
+#include <apr.h>
+#include <libwebsockets.h>
+
+typedef struct nt_msg_t {
+    unsigned refs;            /* queues (and builders) holding it */
+    size_t len;               /* payload bytes */
+    char *sub_id;             /* event notifications: the subscription (for delivery
+                                 accounting), else NULL */
+    apr_int64_t event_number; /* event notifications: the number, else 0 */
+    unsigned char buf[];      /* LWS_PRE headroom, payload, NUL */
+} nt_msg_t;
+
+/* A message holding a copy of text[0..len), one reference; NULL when out of memory. */
+nt_msg_t *nt_msg_new(const char *text, size_t len);
+
+/* Mark m as the event notification `number` of subscription sub_id. */
+void nt_msg_set_event(nt_msg_t *m, const char *sub_id, apr_int64_t number);
+
+nt_msg_t *nt_msg_ref(nt_msg_t *m);
+void nt_msg_unref(nt_msg_t *m);
+
+static inline unsigned char *nt_msg_payload(nt_msg_t *m)
+{
+    return m->buf + LWS_PRE;
+}
+
+#endif

@@ -1,0 +1,228 @@
+#include <stdlib.h>
+#include <string.h>
+#include <apr_strings.h>
+
+#include "nt_log.h"
+#include "nt_session.h"
+#include "nt_watch.h"
+
+/* Subscriptions per SCAN job: keeps one job's SQL (and its result) bounded. */
+#define NT_SCAN_CHUNK 64
+
+nt_watch_t *nt_watch_get(nt_server_t *srv, const char *sub_id)
+{
+    return apr_hash_get(srv->watches, sub_id, APR_HASH_KEY_STRING);
+}
+
+static const char *dup_or_null(apr_pool_t *p, const char *s)
+{
+    return s ? apr_pstrdup(p, s) : NULL;
+}
+
+/* What notifications need of the row; the resource JSON and filters stay behind. */
+static fs_sub_t *copy_sub(apr_pool_t *p, const fs_sub_t *s)
+{
+    fs_sub_t *d = apr_palloc(p, sizeof(*d));
+    *d = *s;
+    d->id = dup_or_null(p, s->id);
+    d->owner = dup_or_null(p, s->owner);
+    d->status = dup_or_null(p, s->status);
+    d->channel_type = dup_or_null(p, s->channel_type);
+    d->topic = dup_or_null(p, s->topic);
+    d->criteria = dup_or_null(p, s->criteria);
+    d->content = dup_or_null(p, s->content);
+    d->content_type = dup_or_null(p, s->content_type);
+    d->base_url = dup_or_null(p, s->base_url);
+    d->error = dup_or_null(p, s->error);
+    d->filters_json = "[]";
+    d->resource_json = NULL;
+    return d;
+}
+
+void nt_watch_update(nt_watch_t *w, const fs_sub_t *sub)
+{
+    apr_pool_t *p = NULL;
+    fs_sub_t *copy;
+
+    if (APR_SUCCESS != apr_pool_create(&p, NULL)) return;
+    copy = copy_sub(p, sub);
+    if (w->sub && w->sub->events_since_start > copy->events_since_start) {
+        copy->events_since_start = w->sub->events_since_start;
+    }
+    if (w->pool) apr_pool_destroy(w->pool);
+    w->pool = p;
+    w->sub = copy;
+}
+
+nt_watch_t *nt_watch_attach(nt_server_t *srv, const fs_sub_t *sub)
+{
+    nt_watch_t *w = nt_watch_get(srv, sub->id);
+    if (!w) {
+        if (!(w = calloc(1, sizeof(*w))) || !(w->sub_id = strdup(sub->id))) {
+            free(w);
+            return NULL;
+        }
+        apr_hash_set(srv->watches, w->sub_id, APR_HASH_KEY_STRING, w);
+    }
+    nt_watch_update(w, sub);
+    return w->sub ? w : NULL;
+}
+
+void nt_watch_release(nt_server_t *srv, nt_watch_t *w)
+{
+    if (w->nbindings > 0 || w->inflight) return;
+    apr_hash_set(srv->watches, w->sub_id, APR_HASH_KEY_STRING, NULL);
+    if (w->pool) apr_pool_destroy(w->pool);
+    free(w->sub_id);
+    free(w);
+}
+
+/* ---- scans ----------------------------------------------------------------------- */
+
+/* Where a scan starts: the lowest cursor of the bindings that can take events now
+ * (a binding waiting for room must not hold the others back); -1 = none can. */
+static apr_int64_t lowest_cursor(const nt_watch_t *w)
+{
+    const nt_binding_t *b;
+    apr_int64_t low = -1;
+    for (b = w->bindings; b; b = b->watch_next) {
+        if (b->blocked || b->conn->closing) continue;
+        if (low < 0 || b->cursor < low) low = b->cursor;
+    }
+    return low;
+}
+
+static void scan_cb(lws_sorted_usec_list_t *sul)
+{
+    nt_server_t *srv = lws_container_of(sul, nt_server_t, scan_timer);
+    apr_hash_index_t *hi;
+    nt_job_t *job = NULL;
+
+    srv->scan_scheduled = 0;
+    if (srv->shutting_down) return;
+    for (hi = apr_hash_first(NULL, srv->watches); hi; hi = apr_hash_next(hi)) {
+        nt_watch_t *w = apr_hash_this_val(hi);
+        nt_scan_item_t *item;
+        apr_int64_t after;
+        if (!w->dirty || w->inflight || w->nbindings == 0) continue;
+        if ((after = lowest_cursor(w)) < 0) continue;   /* stays dirty until room */
+        if (!job) {
+            if (!(job = nt_job_new(NT_JOB_SCAN))) return;
+            job->items = apr_array_make(job->pool, NT_SCAN_CHUNK, sizeof(nt_scan_item_t));
+        }
+        item = apr_array_push(job->items);
+        item->sub_id = apr_pstrdup(job->pool, w->sub_id);
+        item->after = after;
+        w->dirty = 0;
+        w->inflight = 1;
+        if (job->items->nelts == NT_SCAN_CHUNK) {
+            nt_db_submit(srv->db, job);
+            job = NULL;
+        }
+    }
+    if (job) nt_db_submit(srv->db, job);
+}
+
+static void schedule_scan(nt_server_t *srv)
+{
+    if (srv->scan_scheduled || srv->shutting_down) return;
+    srv->scan_scheduled = 1;
+    /* a millisecond later: wake-ups arriving together make one scan */
+    lws_sul_schedule(srv->ctx, 0, &srv->scan_timer, scan_cb, 1000);
+}
+
+void nt_watch_mark_one(nt_server_t *srv, nt_watch_t *w)
+{
+    w->dirty = 1;
+    schedule_scan(srv);
+}
+
+void nt_watch_mark(nt_server_t *srv, const apr_array_header_t *ids)
+{
+    apr_hash_index_t *hi;
+    int i, any = 0;
+
+    if (!ids) {
+        for (hi = apr_hash_first(NULL, srv->watches); hi; hi = apr_hash_next(hi)) {
+            ((nt_watch_t *)apr_hash_this_val(hi))->dirty = 1;
+            any = 1;
+        }
+    }
+    else {
+        for (i = 0; i < ids->nelts; ++i) {
+            nt_watch_t *w = nt_watch_get(srv, APR_ARRAY_IDX(ids, i, const char *));
+            if (w) {
+                w->dirty = 1;
+                any = 1;
+            }
+        }
+    }
+    if (any) schedule_scan(srv);
+}
+
+static void deliver(nt_watch_t *w, const nt_scan_result_t *r)
+{
+    apr_time_t now = apr_time_now();
+    int i;
+
+    for (i = 0; i < r->events->nelts; ++i) {
+        const nt_event_text_t *ev = &APR_ARRAY_IDX(r->events, i, nt_event_text_t);
+        nt_binding_t *b;
+        nt_msg_t *m = nt_msg_new(ev->text, strlen(ev->text));
+        if (!m) return;
+        nt_msg_set_event(m, w->sub_id, ev->number);
+        for (b = w->bindings; b; b = b->watch_next) {
+            /* cursors only grow: each binding gets each event once, in order; one that
+             * finds its queue full waits (blocked) and later reads on from its cursor */
+            if (ev->number <= b->cursor || b->blocked) continue;
+            if (nt_conn_send(b->conn, m, NT_SEND_EVENT)) {
+                b->blocked = !b->conn->closing;
+                continue;
+            }
+            b->cursor = ev->number;
+            b->last_sent = now;
+        }
+        nt_msg_unref(m);
+    }
+}
+
+void nt_watch_scan_done(nt_server_t *srv, nt_job_t *job)
+{
+    int i;
+
+    for (i = 0; !job->unavailable && job->scans && i < job->scans->nelts; ++i) {
+        const nt_scan_result_t *r = &APR_ARRAY_IDX(job->scans, i, nt_scan_result_t);
+        nt_watch_t *w = nt_watch_get(srv, r->sub_id);
+        if (!w) continue;
+        if (r->gone) {
+            while (w->bindings) {
+                nt_session_binding_lost(w->bindings, "subscription-deleted",
+                                        "the subscription was deleted");
+            }
+            continue;
+        }
+        if (r->sub) nt_watch_update(w, r->sub);
+        deliver(w, r);
+        if (r->more) w->dirty = 1;
+    }
+    /* in flight until here, so no watch went away while its result was applied */
+    for (i = 0; i < job->items->nelts; ++i) {
+        const nt_scan_item_t *item = &APR_ARRAY_IDX(job->items, i, nt_scan_item_t);
+        nt_watch_t *w = nt_watch_get(srv, item->sub_id);
+        if (!w) continue;
+        w->inflight = 0;
+        if (job->unavailable) {
+            w->dirty = 1;          /* the next PollInterval tries again */
+        }
+        else if (w->dirty) {
+            schedule_scan(srv);
+        }
+        nt_watch_release(srv, w);
+    }
+}
+
+void nt_watch_stop(nt_server_t *srv)
+{
+    lws_sul_cancel(&srv->scan_timer);
+    srv->scan_scheduled = 0;
+}

@@ -1,0 +1,136 @@
+#include <string.h>
+#include <apr_strings.h>
+
+#include "fs_token.h"
+#include "nt_log.h"
+#include "nt_ws.h"
+
+/* lws hands received data over in chunks of this size. */
+#define NT_RX_BUFFER 4096
+/* Larger messages leave in chunks of this size (lws buffers the rest). */
+#define NT_TX_PACKET 65536
+
+static int http_answer(struct lws *wsi, unsigned int status, const char *body)
+{
+    if (lws_return_http_status(wsi, status, body)) return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* Upgrade allowed? The path must be WebSocketPath; room for one more connection. */
+static int filter(nt_server_t *srv, struct lws *wsi)
+{
+    char uri[512];
+    int n = lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
+
+    if (srv->shutting_down) return 1;
+    if (n <= 0 || strcmp(uri, srv->conf->path)) {
+        nt_log(FS_LOG_INFO, "FS20401: websocket upgrade refused: path %s is not %s",
+               n > 0 ? uri : "?", srv->conf->path);
+        return 1;
+    }
+    if (srv->nconns >= srv->conf->max_connections) {
+        nt_log(FS_LOG_WARNING, "FS20402: websocket upgrade refused: MaxConnections (%d) "
+               "reached", srv->conf->max_connections);
+        return 1;
+    }
+    return 0;
+}
+
+static void url_token(nt_conn_t *c, struct lws *wsi)
+{
+    char buf[FS_TOKEN_MAX_LEN + 16];
+    const char *token;
+
+    if (!c->srv->conf->allow_url_token) return;
+    token = lws_get_urlarg_by_name(wsi, "token=", buf, (int)sizeof(buf));
+    if (token && *token) nt_session_url_token(c, token);
+}
+
+static int callback_fhir(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                         void *in, size_t len)
+{
+    nt_server_t *srv = lws_context_user(lws_get_context(wsi));
+    nt_conn_t *c = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return filter(srv, wsi);
+    case LWS_CALLBACK_ESTABLISHED:
+        nt_conn_open(srv, c, wsi);
+        url_token(c, wsi);
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        if (!c || !c->srv) return 0;
+        return nt_conn_rx(c, in, len,
+                          lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi),
+                          lws_frame_is_binary(wsi));
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (!c || !c->srv) return 0;
+        return nt_conn_writable(c);
+    case LWS_CALLBACK_CLOSED:
+        if (c) nt_conn_closed(c);
+        return 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (srv) nt_session_results(srv);
+        return 0;
+    case LWS_CALLBACK_HTTP:
+        if (in && !strcmp((const char *)in, "/healthz")) return http_answer(wsi, 200, "ok");
+        return http_answer(wsi, 404, NULL);
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+static struct lws_protocols protocols[] = {
+    { NT_WS_PROTOCOL, callback_fhir, sizeof(nt_conn_t), NT_RX_BUFFER, 0, NULL, NT_TX_PACKET },
+    { NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static lws_retry_bo_t retry;
+
+apr_status_t nt_ws_create(nt_server_t *srv, const char **perr)
+{
+    const nt_config_t *conf = srv->conf;
+    struct lws_context_creation_info info;
+    long ping = (long)apr_time_sec(conf->ping_interval);
+    long hangup = ping + (long)apr_time_sec(conf->ping_timeout);
+
+    memset(&info, 0, sizeof(info));
+    memset(&retry, 0, sizeof(retry));
+    retry.secs_since_valid_ping = (uint16_t)(ping > 65535 ? 65535 : ping);
+    retry.secs_since_valid_hangup = (uint16_t)(hangup > 65535 ? 65535 : hangup);
+    info.port = conf->listen_port;
+    info.iface = conf->listen_host;
+    info.vhost_name = "fhirsub-notifier";
+    info.protocols = protocols;
+    info.user = srv;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.retry_and_idle_policy = &retry;
+    /* the handshake may carry ?token= (up to FS_TOKEN_MAX_LEN) */
+    info.max_http_header_data = (unsigned short)(FS_TOKEN_MAX_LEN + 4096);
+    info.fd_limit_per_thread = (unsigned int)conf->max_connections + 256;
+    if (conf->tls_cert) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = conf->tls_cert;
+        info.ssl_private_key_filepath = conf->tls_key;
+    }
+    if (!(srv->ctx = lws_create_context(&info))) {
+        *perr = apr_psprintf(srv->pool, "cannot listen on %s:%d%s (in use? see the lws "
+                             "lines above)", conf->listen_host, conf->listen_port,
+                             conf->tls_cert ? " with TLS" : "");
+        return APR_EGENERAL;
+    }
+    return APR_SUCCESS;
+}
+
+void nt_ws_destroy(nt_server_t *srv)
+{
+    if (srv->ctx) lws_context_destroy(srv->ctx);
+    srv->ctx = NULL;
+}
+
+void nt_ws_wake(void *baton)
+{
+    nt_server_t *srv = baton;
+    if (srv->ctx) lws_cancel_service(srv->ctx);
+}

@@ -1,0 +1,272 @@
+/* Unit tests: the notifier's pure pieces -- the client frame parser (nt_bind: the
+ * Backport IG text form, its "bind-with-token:" variant, Medplum's JSON frames)
+ * and the bounded send queue (nt_queue, nt_msg). */
+#include <string.h>
+#include <apr_strings.h>
+
+#include "fs_check.h"
+#include "nt_bind.h"
+#include "nt_msg.h"
+#include "nt_queue.h"
+
+static nt_frame_t parse(const char *text)
+{
+    nt_frame_t f;
+    nt_frame_parse(&f, pool, text, strlen(text));
+    return f;
+}
+
+static void expect(const char *text, nt_frame_type_t type, int json, const char *token)
+{
+    nt_frame_t f = parse(text);
+    ck_assert_msg(f.type == type, "'%s': %s, expected %s (%s)", text,
+                  nt_frame_type_name(f.type), nt_frame_type_name(type),
+                  f.error ? f.error : "-");
+    ck_assert_msg(f.json == json, "'%s': json %d", text, f.json);
+    if (token) {
+        ck_assert_ptr_nonnull(f.token);
+        ck_assert_str_eq(f.token, token);
+    }
+    else {
+        ck_assert_ptr_null(f.token);
+    }
+    if (type == NT_FRAME_UNKNOWN || type == NT_FRAME_MALFORMED) {
+        ck_assert_msg(f.error && *f.error, "'%s': an error sentence", text);
+    }
+}
+
+/* ---- text dialect ------------------------------------------------------------------- */
+
+START_TEST(text_bind)
+{
+    expect("bind-with-token abc.def.ghi", NT_FRAME_BIND, 0, "abc.def.ghi");
+    /* the IG diagram's colon variant, with and without a space */
+    expect("bind-with-token: abc.def.ghi", NT_FRAME_BIND, 0, "abc.def.ghi");
+    expect("bind-with-token:abc.def.ghi", NT_FRAME_BIND, 0, "abc.def.ghi");
+    /* surrounding whitespace, tabs, a trailing newline, another case */
+    expect("  bind-with-token \t abc.def.ghi \r\n", NT_FRAME_BIND, 0, "abc.def.ghi");
+    expect("Bind-With-Token abc", NT_FRAME_BIND, 0, "abc");
+    expect("unbind-from-token abc.def", NT_FRAME_UNBIND, 0, "abc.def");
+}
+END_TEST
+
+START_TEST(text_malformed)
+{
+    expect("bind-with-token", NT_FRAME_MALFORMED, 0, NULL);
+    expect("bind-with-token   ", NT_FRAME_MALFORMED, 0, NULL);
+    expect("bind-with-token:", NT_FRAME_MALFORMED, 0, NULL);
+    expect("bind-with-token a b", NT_FRAME_MALFORMED, 0, NULL);
+    expect("unbind-from-token", NT_FRAME_MALFORMED, 0, NULL);
+}
+END_TEST
+
+START_TEST(text_unknown)
+{
+    expect("", NT_FRAME_UNKNOWN, 0, NULL);
+    expect("   ", NT_FRAME_UNKNOWN, 0, NULL);
+    expect("hello", NT_FRAME_UNKNOWN, 0, NULL);
+    expect("ping", NT_FRAME_UNKNOWN, 0, NULL);
+    /* the legacy R4 protocol is not served */
+    expect("bind 123", NT_FRAME_UNKNOWN, 0, NULL);
+    /* a longer word is not the keyword */
+    expect("bind-with-tokens abc", NT_FRAME_UNKNOWN, 0, NULL);
+    expect("bind-with-tokenabc", NT_FRAME_UNKNOWN, 0, NULL);
+}
+END_TEST
+
+START_TEST(text_nul)
+{
+    nt_frame_t f;
+    nt_frame_parse(&f, pool, "bind-with-token a\0b", 19);
+    ck_assert_int_eq(f.type, NT_FRAME_MALFORMED);
+    /* the length is what counts, not a NUL terminator */
+    nt_frame_parse(&f, pool, "bind-with-token abcdef", 18);
+    ck_assert_int_eq(f.type, NT_FRAME_BIND);
+    ck_assert_str_eq(f.token, "ab");
+}
+END_TEST
+
+/* ---- JSON dialect ------------------------------------------------------------------- */
+
+START_TEST(json_frames)
+{
+    expect("{\"type\":\"bind-with-token\",\"payload\":{\"token\":\"t.u.v\"}}",
+           NT_FRAME_BIND, 1, "t.u.v");
+    expect(" { \"payload\" : { \"token\" : \"t.u.v\" } , \"type\" : \"bind-with-token\" } ",
+           NT_FRAME_BIND, 1, "t.u.v");
+    expect("{\"type\":\"unbind-from-token\",\"payload\":{\"token\":\"t.u.v\"}}",
+           NT_FRAME_UNBIND, 1, "t.u.v");
+    expect("{\"type\":\"ping\"}", NT_FRAME_PING, 1, NULL);
+    /* extra members are fine */
+    expect("{\"type\":\"ping\",\"id\":7}", NT_FRAME_PING, 1, NULL);
+}
+END_TEST
+
+START_TEST(json_bad)
+{
+    expect("{\"type\":\"bind-with-token\"}", NT_FRAME_MALFORMED, 1, NULL);
+    expect("{\"type\":\"bind-with-token\",\"payload\":{}}", NT_FRAME_MALFORMED, 1, NULL);
+    expect("{\"type\":\"bind-with-token\",\"payload\":{\"token\":\"\"}}", NT_FRAME_MALFORMED,
+           1, NULL);
+    expect("{\"type\":\"bind-with-token\",\"payload\":{\"token\":7}}", NT_FRAME_MALFORMED, 1,
+           NULL);
+    expect("{\"type\":\"bind-with-token\",\"payload\":\"t.u.v\"}", NT_FRAME_MALFORMED, 1, NULL);
+    expect("{\"type\":\"bind-with-token\",\"payload\":{\"token\":\"a b\"}}", NT_FRAME_MALFORMED,
+           1, NULL);
+    /* broken JSON: strict parsing, trailing data refused */
+    expect("{\"type\":\"ping\"", NT_FRAME_MALFORMED, 1, NULL);
+    expect("{\"type\":\"ping\",}", NT_FRAME_MALFORMED, 1, NULL);
+    expect("{\"type\":\"ping\"} x", NT_FRAME_MALFORMED, 1, NULL);
+    expect("{'type':'ping'}", NT_FRAME_MALFORMED, 1, NULL);
+    /* well-formed, but nothing we serve */
+    expect("{}", NT_FRAME_UNKNOWN, 1, NULL);
+    expect("{\"type\":7}", NT_FRAME_UNKNOWN, 1, NULL);
+    expect("{\"type\":\"subscribe\"}", NT_FRAME_UNKNOWN, 1, NULL);
+}
+END_TEST
+
+START_TEST(type_names)
+{
+    ck_assert_str_eq(nt_frame_type_name(NT_FRAME_BIND), "bind-with-token");
+    ck_assert_str_eq(nt_frame_type_name(NT_FRAME_UNBIND), "unbind-from-token");
+    ck_assert_str_eq(nt_frame_type_name(NT_FRAME_PING), "ping");
+}
+END_TEST
+
+/* ---- the send queue ---------------------------------------------------------------- */
+
+static nt_msg_t *msg(const char *text)
+{
+    nt_msg_t *m = nt_msg_new(text, strlen(text));
+    ck_assert_ptr_nonnull(m);
+    return m;
+}
+
+START_TEST(msg_payload)
+{
+    nt_msg_t *m = msg("hello");
+    ck_assert_uint_eq(m->len, 5);
+    ck_assert_str_eq((const char *)nt_msg_payload(m), "hello");
+    ck_assert_ptr_eq(nt_msg_payload(m), m->buf + LWS_PRE);
+    ck_assert_ptr_null(m->sub_id);
+    nt_msg_set_event(m, "sub-1", 42);
+    ck_assert_str_eq(m->sub_id, "sub-1");
+    ck_assert_int_eq(m->event_number, 42);
+    ck_assert_ptr_eq(nt_msg_ref(m), m);
+    ck_assert_uint_eq(m->refs, 2);
+    nt_msg_unref(m);
+    nt_msg_unref(m);
+}
+END_TEST
+
+START_TEST(queue_fifo)
+{
+    nt_queue_t q;
+    char text[16];
+    int i;
+
+    nt_queue_init(&q, 100, 1 << 20);
+    ck_assert_ptr_null(nt_queue_peek(&q));
+    /* past the initial ring size, wrapping around while popping */
+    for (i = 0; i < 50; ++i) {
+        nt_msg_t *m;
+        apr_snprintf(text, sizeof(text), "m%d", i);
+        m = msg(text);
+        ck_assert_int_eq(nt_queue_push(&q, m), 0);
+        nt_msg_unref(m);
+        if (i % 3 == 2) nt_queue_pop(&q);
+    }
+    for (i = 16; i < 50; ++i) {
+        apr_snprintf(text, sizeof(text), "m%d", i);
+        ck_assert_ptr_nonnull(nt_queue_peek(&q));
+        ck_assert_str_eq((const char *)nt_msg_payload(nt_queue_peek(&q)), text);
+        nt_queue_pop(&q);
+    }
+    ck_assert_ptr_null(nt_queue_peek(&q));
+    ck_assert_uint_eq(q.count, 0);
+    ck_assert_uint_eq(q.bytes, 0);
+    nt_queue_clear(&q);
+}
+END_TEST
+
+START_TEST(queue_bounds)
+{
+    nt_queue_t q;
+    nt_msg_t *small = msg("0123456789"), *big;
+    char *huge = malloc(5000);
+    int i;
+
+    /* at most 4 messages */
+    nt_queue_init(&q, 4, 1 << 20);
+    for (i = 0; i < 4; ++i) ck_assert_int_eq(nt_queue_push(&q, small), 0);
+    ck_assert_int_eq(nt_queue_push(&q, small), -1);
+    ck_assert_uint_eq(small->refs, 5);
+    nt_queue_clear(&q);
+    ck_assert_uint_eq(small->refs, 1);
+
+    /* at most 25 bytes, but one big message alone is accepted */
+    memset(huge, 'x', 5000);
+    big = nt_msg_new(huge, 5000);
+    nt_queue_init(&q, 100, 25);
+    ck_assert_int_eq(nt_queue_push(&q, small), 0);
+    ck_assert_int_eq(nt_queue_push(&q, small), 0);
+    ck_assert_int_eq(nt_queue_push(&q, small), -1);
+    ck_assert_int_eq(nt_queue_push(&q, big), -1);
+    nt_queue_pop(&q);
+    nt_queue_pop(&q);
+    ck_assert_int_eq(nt_queue_push(&q, big), 0);
+    ck_assert_int_eq(nt_queue_push(&q, small), -1);
+    nt_queue_clear(&q);
+    nt_msg_unref(big);
+    nt_msg_unref(small);
+    free(huge);
+}
+END_TEST
+
+START_TEST(queue_watermarks)
+{
+    nt_queue_t q;
+    nt_msg_t *m = msg("x");
+    int i;
+
+    nt_queue_init(&q, 8, 1 << 20);
+    ck_assert(nt_queue_low(&q));
+    ck_assert(!nt_queue_high(&q));
+    for (i = 0; i < 5; ++i) nt_queue_push(&q, m);
+    ck_assert(nt_queue_high(&q));
+    ck_assert(!nt_queue_low(&q));
+    for (i = 0; i < 3; ++i) nt_queue_pop(&q);
+    ck_assert(!nt_queue_high(&q));
+    ck_assert(nt_queue_low(&q));
+    nt_queue_clear(&q);
+    nt_msg_unref(m);
+}
+END_TEST
+
+static Suite *bind_suite(void)
+{
+    Suite *s = suite_create("bind");
+    TCase *tc = fs_check_tcase("frames");
+
+    tcase_add_test(tc, text_bind);
+    tcase_add_test(tc, text_malformed);
+    tcase_add_test(tc, text_unknown);
+    tcase_add_test(tc, text_nul);
+    tcase_add_test(tc, json_frames);
+    tcase_add_test(tc, json_bad);
+    tcase_add_test(tc, type_names);
+    suite_add_tcase(s, tc);
+
+    tc = fs_check_tcase("send queue");
+    tcase_add_test(tc, msg_payload);
+    tcase_add_test(tc, queue_fifo);
+    tcase_add_test(tc, queue_bounds);
+    tcase_add_test(tc, queue_watermarks);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return fs_check_main(bind_suite());
+}
