@@ -87,8 +87,10 @@ static int dispatch(fhirsub_req *q)
     switch (q->endpoint) {
     case FHIRSUB_EP_METADATA: return fhirsub_metadata_handle(q);
     case FHIRSUB_EP_OPDEF: return fhirsub_opdef_handle(q);
-    case FHIRSUB_EP_TOPICS: return fhirsub_topics_search(q);
-    case FHIRSUB_EP_TOPIC: return fhirsub_topics_read(q);
+    case FHIRSUB_EP_TOPICS: return fhirsub_topics_search(q, 0);
+    case FHIRSUB_EP_TOPIC: return fhirsub_topics_read(q, 0);
+    case FHIRSUB_EP_TOPICS_BASIC: return fhirsub_topics_search(q, 1);
+    case FHIRSUB_EP_TOPIC_BASIC: return fhirsub_topics_read(q, 1);
     case FHIRSUB_EP_TYPE: return fhirsub_sub_type(q);
     case FHIRSUB_EP_INSTANCE: return fhirsub_sub_instance(q);
     case FHIRSUB_EP_VREAD: return fhirsub_sub_vread(q);

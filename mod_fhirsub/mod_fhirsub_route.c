@@ -7,6 +7,7 @@
 #include "mod_fhirsub_http.h"
 #include "mod_fhirsub_store.h"
 #include "mod_fhirsub_route.h"
+#include "mod_fhirsub_topics.h"
 
 /* The path below the base ("" for the base itself), or NULL when r is not under it. */
 static const char *relative_path(request_rec *r, const char *base)
@@ -35,6 +36,20 @@ static int is_our_opdef(const fhirsub_dir_conf *c, const char *id)
         if (!strcmp(*ids, id)) return 1;
     }
     return 0;
+}
+
+/* R4 topics are Basic resources: answer for them, leave every other Basic to the
+ * FHIR server. */
+static fhirsub_endpoint_t route_basic(request_rec *r, const fhirsub_dir_conf *c,
+                                     char **parts, int n, const char **pid)
+{
+    if (n == 1) {
+        return (r->args && ap_strstr_c(r->args, "SubscriptionTopic")
+                && ap_strstr_c(r->args, "code=")) ? FHIRSUB_EP_TOPICS_BASIC : FHIRSUB_EP_NONE;
+    }
+    if (!fhirsub_topics_has_id(r->pool, c, parts[1])) return FHIRSUB_EP_NONE;
+    *pid = parts[1];
+    return FHIRSUB_EP_TOPIC_BASIC;
 }
 
 static fhirsub_endpoint_t route_instance(char **parts, int n, const char **pid,
@@ -77,6 +92,10 @@ fhirsub_endpoint_t fhirsub_route(request_rec *r, const fhirsub_dir_conf *c,
     if (c->topics && n <= 2 && !strcmp(parts[0], "SubscriptionTopic")) {
         *pid = n == 2 ? parts[1] : NULL;
         return n == 2 ? FHIRSUB_EP_TOPIC : FHIRSUB_EP_TOPICS;
+    }
+    if (c->topics && n <= 2 && !strcmp(parts[0], "Basic")
+        && fhirsub_conf_version(c) == FS_FHIR_R4) {
+        return route_basic(r, c, parts, n, pid);
     }
     if (strcmp(parts[0], "Subscription")) return FHIRSUB_EP_NONE;
     if (n == 1) return FHIRSUB_EP_TYPE;

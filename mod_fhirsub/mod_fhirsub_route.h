@@ -20,6 +20,8 @@ typedef enum {
     FHIRSUB_EP_VREAD,           /* [base]/Subscription/id/_history/vid */
     FHIRSUB_EP_TOPICS,          /* [base]/SubscriptionTopic (when topics are loaded) */
     FHIRSUB_EP_TOPIC,           /* [base]/SubscriptionTopic/id */
+    FHIRSUB_EP_TOPICS_BASIC,    /* R4: [base]/Basic?code=SubscriptionTopic */
+    FHIRSUB_EP_TOPIC_BASIC,     /* R4: [base]/Basic/<id of a loaded topic> */
     FHIRSUB_EP_BAD,             /* under Subscription, but malformed */
 } fhirsub_endpoint_t;
 

@@ -7,6 +7,7 @@
 #include "fs_json.h"
 #include "fs_params.h"
 #include "fs_topic.h"
+#include "fs_topic_basic.h"
 #include "mod_fhirsub_http.h"
 #include "mod_fhirsub_topics.h"
 
@@ -25,6 +26,28 @@ static json_object *topic_resource(apr_pool_t *p, const fs_topic_t *t)
     return j;
 }
 
+static const char *topic_id(json_object *res)
+{
+    return res ? fs_json_get_str(res, "id") : NULL;
+}
+
+int fhirsub_topics_has_id(apr_pool_t *p, const fhirsub_dir_conf *c, const char *id)
+{
+    int i, n = c->topics ? fs_topics_count(c->topics) : 0;
+    for (i = 0; i < n; ++i) {
+        const char *tid = topic_id(topic_resource(p, fs_topics_at(c->topics, i)));
+        if (tid && !strcmp(tid, id)) return 1;
+    }
+    return 0;
+}
+
+/* The form served: the topic itself, or its R4 Basic equivalent. */
+static json_object *served_form(apr_pool_t *p, json_object *res, int as_basic)
+{
+    return (as_basic && res && strcmp(fs_json_get_str(res, "resourceType"), "Basic"))
+           ? fs_topic_to_basic(p, res) : res;
+}
+
 static int method_ok(fhirsub_req *q)
 {
     if (q->r->method_number == M_GET) return 1;
@@ -33,9 +56,9 @@ static int method_ok(fhirsub_req *q)
     return 0;
 }
 
-int fhirsub_topics_search(fhirsub_req *q)
+int fhirsub_topics_search(fhirsub_req *q, int as_basic)
 {
-    static const char *const allowed[] = { "url", "_id", NULL };
+    static const char *const allowed[] = { "url", "_id", "code", NULL };
     json_object *bundle, *entries;
     fs_params_t *pp = NULL;
     const char *err = NULL, *want_url, *want_id;
@@ -61,8 +84,9 @@ int fhirsub_topics_search(fhirsub_req *q)
             || (want_id && (!id || strcmp(want_id, id)))) continue;
         entry = json_object_new_object();
         if (id) fs_json_add_str(entry, "fullUrl", apr_pstrcat(q->r->pool, q->base_url,
-                                                             "/SubscriptionTopic/", id, NULL));
-        json_object_object_add(entry, "resource", json_object_get(res));
+                                as_basic ? "/Basic/" : "/SubscriptionTopic/", id, NULL));
+        json_object_object_add(entry, "resource",
+                               json_object_get(served_form(q->r->pool, res, as_basic)));
         search = json_object_new_object();
         fs_json_add_str(search, "mode", "match");
         json_object_object_add(entry, "search", search);
@@ -75,7 +99,7 @@ int fhirsub_topics_search(fhirsub_req *q)
     return fhirsub_send_json(q->r, HTTP_OK, bundle);
 }
 
-int fhirsub_topics_read(fhirsub_req *q)
+int fhirsub_topics_read(fhirsub_req *q, int as_basic)
 {
     int i, n = fs_topics_count(q->conf->topics);
 
@@ -83,7 +107,9 @@ int fhirsub_topics_read(fhirsub_req *q)
     for (i = 0; i < n; ++i) {
         json_object *res = topic_resource(q->r->pool, fs_topics_at(q->conf->topics, i));
         const char *id = res ? fs_json_get_str(res, "id") : NULL;
-        if (id && !strcmp(id, q->id)) return fhirsub_send_json(q->r, HTTP_OK, res);
+        if (id && !strcmp(id, q->id)) {
+            return fhirsub_send_json(q->r, HTTP_OK, served_form(q->r->pool, res, as_basic));
+        }
     }
     return fhirsub_send_error(q->r, HTTP_NOT_FOUND, "not-found",
                               "SubscriptionTopic/%s not found", q->id);
