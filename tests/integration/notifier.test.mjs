@@ -806,7 +806,7 @@ describe('LeakSanitizer run of the connect/abort test', { skip: !fs.existsSync(N
       keyFile: key.keyFile,
       bin: NOTIFIER_LSAN_BIN,
       config: { BindTimeout: BIND_TIMEOUT, PollInterval: 0.5 },
-      env: { LSAN_OPTIONS: `exitcode=23:suppressions=${path.resolve('../../notifier/lsan.supp')}:print_suppressions=0` },
+      lsanSuppressions: path.resolve('../../notifier/lsan.supp'),
     });
     try {
       const sub = await newSub();

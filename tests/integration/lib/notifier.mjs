@@ -54,7 +54,7 @@ function configText(entries) {
  * Resolves to {port, url, pid, dir, configFile, log(from), logSize(), waitForLog(re), rss(),
  *   stop({signal}), exited(), exitCode()}.
  */
-export async function startNotifier({ stack, keyFile, alg = 'HS256', port, config = {}, bin = NOTIFIER_BIN, env, timeoutMs = DEFAULT_TIMEOUT_MS }) {
+export async function startNotifier({ stack, keyFile, alg = 'HS256', port, config = {}, bin = NOTIFIER_BIN, env, lsanSuppressions, timeoutMs = DEFAULT_TIMEOUT_MS }) {
   if (!fs.existsSync(bin)) throw new Error(`notifier not built: ${bin}`);
   const dir = makeTempDir('fhirsub-nt-');
   const ids = runIds();
@@ -71,9 +71,22 @@ export async function startNotifier({ stack, keyFile, alg = 'HS256', port, confi
   );
   const logFile = path.join(dir, 'notifier.log');
   const out = fs.openSync(logFile, 'a');
+  // www-data may not traverse the checkout (a CI clone under a 0700 directory): run a
+  // copy of the binary from this instance's own directory.
+  const exe = isRoot() ? path.join(dir, path.basename(bin)) : bin;
+  if (exe !== bin) {
+    fs.copyFileSync(bin, exe);
+    fs.chmodSync(exe, 0o755);
+  }
+  if (lsanSuppressions) {
+    // Read by the notifier itself, so it goes where www-data can read it too.
+    const supp = path.join(dir, 'lsan.supp');
+    fs.copyFileSync(lsanSuppressions, supp);
+    env = { ...env, LSAN_OPTIONS: `exitcode=23:suppressions=${supp}:print_suppressions=0` };
+  }
   let child;
   try {
-    child = spawn(bin, ['-c', configFile], { stdio: ['ignore', out, out], env: { ...process.env, ...env }, ...ids });
+    child = spawn(exe, ['-c', configFile], { stdio: ['ignore', out, out], env: { ...process.env, ...env }, ...ids });
   } finally {
     fs.closeSync(out);
   }
