@@ -338,6 +338,11 @@ static int events_op(fhirsub_req *q, fs_store_t *store, fs_params_t *pp)
         return fhirsub_send_error(q->r, HTTP_SERVICE_UNAVAILABLE, "transient",
                                   "reading events failed; retry later");
     }
+    /* Retention may have left gaps: "n events above since" can reach past until. */
+    while (events->nelts > 0
+           && APR_ARRAY_IDX(events, events->nelts - 1, fs_notify_event_t).number > until) {
+        --events->nelts;
+    }
     return fhirsub_send_json(q->r, HTTP_OK, fs_notify_bundle(q->r->pool, &view,
                              FS_NOTIFY_QUERY_EVENT, (const fs_notify_event_t *)events->elts,
                              events->nelts, q->now));

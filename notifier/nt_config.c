@@ -30,6 +30,9 @@ void nt_config_defaults(nt_config_t *c)
     c->send_queue_bytes = 8 * 1024 * 1024;
     c->slow_client_timeout = apr_time_from_sec(30);
     c->event_batch = 100;
+    c->event_retention = apr_time_from_sec(7 * 86400);
+    c->prune_interval = apr_time_from_sec(300);
+    c->prune_bound_grace = apr_time_from_sec(3600);
     c->allow_url_token = 1;
     c->log_level = FS_LOG_NOTICE;
 }
@@ -190,6 +193,23 @@ apr_status_t nt_config_set(nt_config_t *c, apr_pool_t *p, const char *key,
     else if (!strcasecmp(key, "EventBatch")) {
         if (parse_int(value, 1, 10000, &n)) want = "1-10000";
         else c->event_batch = (int)n;
+    }
+    else if (!strcasecmp(key, "EventRetention")) {
+        if (parse_seconds(value, 0, 3650 * 86400.0, &c->event_retention)) {
+            want = "seconds (0 = keep forever)";
+        }
+    }
+    else if (!strcasecmp(key, "EventRetentionCount")) {
+        if (parse_int(value, 0, 1000000000, &n)) want = "0-1000000000 (0 = no count limit)";
+        else c->event_retention_count = (int)n;
+    }
+    else if (!strcasecmp(key, "PruneInterval")) {
+        if (parse_seconds(value, 0.05, 86400, &c->prune_interval)) want = "seconds (0.05-86400)";
+    }
+    else if (!strcasecmp(key, "PruneBoundGrace")) {
+        if (parse_seconds(value, 0, 30 * 86400.0, &c->prune_bound_grace)) {
+            want = "seconds (0-2592000)";
+        }
     }
     else if (!strcasecmp(key, "AllowTokenInURL")) {
         if (parse_onoff(value, &c->allow_url_token)) want = "On or Off";

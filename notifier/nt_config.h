@@ -40,9 +40,19 @@ typedef struct nt_config_t {
     apr_interval_time_t slow_client_timeout; /* SlowClientTimeout: full queue -> cut off (30 s) */
     apr_size_t send_queue_bytes;       /* SendQueueBytes: per connection (8 MiB) */
     int event_batch;                   /* EventBatch: events read per subscription and scan (100) */
+    apr_interval_time_t event_retention; /* EventRetention: events older may go (7 days), 0 = keep */
+    int event_retention_count;         /* EventRetentionCount: newest N kept per subscription, 0 = all */
+    apr_interval_time_t prune_interval;/* PruneInterval: between pruning passes (300 s) */
+    apr_interval_time_t prune_bound_grace; /* PruneBoundGrace: bound elsewhere this recently (3600 s) */
     int allow_url_token;               /* AllowTokenInURL: accept ?token= (On) */
     fs_log_level_t log_level;          /* LogLevel (notice) */
 } nt_config_t;
+
+/* Whether events are pruned at all (EventRetention or EventRetentionCount set). */
+static inline int nt_config_prunes(const nt_config_t *c)
+{
+    return c->event_retention > 0 || c->event_retention_count > 0;
+}
 
 /* Every field at its default (driver-dependent ones are settled by finish). */
 void nt_config_defaults(nt_config_t *c);

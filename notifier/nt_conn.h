@@ -37,6 +37,7 @@ typedef struct nt_binding_t {
     apr_int64_t cursor;                /* highest event number sent or reported */
     apr_time_t last_sent;              /* last notification sent (heartbeat suppression) */
     int blocked;                       /* an event found the queue full: wait for room */
+    int held;                          /* nt_watch delivery only: skips the rest of a scan */
     lws_sorted_usec_list_t heartbeat;
     lws_sorted_usec_list_t expiry;
 } nt_binding_t;

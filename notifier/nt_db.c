@@ -18,8 +18,10 @@
 #include "fs_notify.h"
 #include "fs_store.h"
 #include "fs_token.h"
+#include "nt_batch.h"
 #include "nt_log.h"
 #include "nt_db.h"
+#include "nt_prune.h"
 
 /* How long the worker waits before trying a lost database again. */
 #define NT_DB_RETRY apr_time_from_sec(2)
@@ -55,6 +57,9 @@ struct nt_db_t {
     apr_time_t next_pg;
     int pg_down_logged;
     apr_time_t next_sweep;
+    apr_uint64_t seq;              /* results posted so far (only the worker posts) */
+    nt_prune_t *prune;             /* the retention pass under way, NULL = none */
+    nt_floors_t floors;            /* binds the service thread may not have applied */
 };
 
 /* ---- jobs ---------------------------------------------------------------------- */
@@ -128,6 +133,7 @@ nt_job_t *nt_db_results(nt_db_t *db)
 static void post_result(nt_db_t *db, nt_job_t *job)
 {
     pthread_mutex_lock(&db->lock);
+    job->seq = ++db->seq;
     append(&db->results, &db->results_tail, job);
     pthread_mutex_unlock(&db->lock);
     db->wake(db->wake_baton);
@@ -394,11 +400,46 @@ static void run_bind(nt_db_t *db, nt_job_t *job)
 
 /* ---- SCAN ---------------------------------------------------------------------------- */
 
+/* Events read per scan: EventBatch rounded up to whole Bundles of max_count, so that a
+ * long backlog is not cut into short Bundles at the end of each batch. */
+static int scan_limit(int batch, apr_int64_t max_count)
+{
+    apr_int64_t m = max_count > 1 ? max_count : 1;
+    return (int)(((batch + m - 1) / m) * m);
+}
+
+/* The events as Bundles of at most max_count, never spanning a binding's cursor. */
+static void build_bundles(apr_pool_t *p, nt_scan_result_t *r, const nt_scan_item_t *item,
+                          const apr_array_header_t *events, apr_time_t now)
+{
+    const fs_notify_event_t *evs = (const fs_notify_event_t *)events->elts;
+    apr_int64_t *numbers = apr_palloc(p, sizeof(*numbers) * (apr_size_t)events->nelts);
+    const apr_array_header_t *cuts = item->cuts;
+    int i, len;
+
+    for (i = 0; i < events->nelts; ++i) numbers[i] = evs[i].number;
+    for (i = 0; i < events->nelts; i += len) {
+        nt_event_text_t *t = apr_array_push(r->events);
+        apr_pool_t *scratch = NULL;
+
+        len = nt_batch_len(numbers + i, events->nelts - i, r->sub->max_count,
+                           cuts ? (const apr_int64_t *)cuts->elts : NULL,
+                           cuts ? cuts->nelts : 0);
+        /* the JSON tree lives only while its text is made */
+        apr_pool_create(&scratch, p);
+        t->first = evs[i].number;
+        t->number = evs[i + len - 1].number;
+        t->text = apr_pstrdup(p, fs_json_str(scratch, fs_notify_event(scratch, r->sub,
+                                                                      evs + i, len, now)));
+        apr_pool_destroy(scratch);
+    }
+}
+
 static void run_scan(nt_db_t *db, nt_job_t *job)
 {
     apr_pool_t *p = job->pool;
     apr_time_t now = apr_time_now();
-    int batch = db->conf->event_batch, i, j;
+    int i;
 
     job->scans = apr_array_make(p, job->items->nelts, sizeof(nt_scan_result_t));
     if (!ensure_store(db)) {
@@ -407,11 +448,12 @@ static void run_scan(nt_db_t *db, nt_job_t *job)
     }
     for (i = 0; i < job->items->nelts; ++i) {
         const nt_scan_item_t *item = &APR_ARRAY_IDX(job->items, i, nt_scan_item_t);
+        int limit = scan_limit(db->conf->event_batch, item->max_count);
         apr_array_header_t *events = NULL;
         nt_scan_result_t *r;
         apr_status_t rv;
 
-        rv = fs_store_events_after(&db->store, p, item->sub_id, item->after, batch + 1,
+        rv = fs_store_events_after(&db->store, p, item->sub_id, item->after, limit + 1,
                                    &events);
         if (rv != APR_SUCCESS) {
             store_failed(db, job);
@@ -420,11 +462,12 @@ static void run_scan(nt_db_t *db, nt_job_t *job)
         r = apr_array_push(job->scans);
         memset(r, 0, sizeof(*r));
         r->sub_id = item->sub_id;
+        r->after = item->after;
         r->events = apr_array_make(p, events->nelts, sizeof(nt_event_text_t));
         if (events->nelts == 0) continue;
-        if (events->nelts > batch) {
+        if (events->nelts > limit) {
             r->more = 1;
-            events->nelts = batch;
+            events->nelts = limit;
         }
         rv = fs_store_sub_get(&db->store, p, item->sub_id, &r->sub);
         if (rv == APR_NOTFOUND) {
@@ -436,17 +479,7 @@ static void run_scan(nt_db_t *db, nt_job_t *job)
             return;
         }
         r->sub->resource_json = NULL;
-        for (j = 0; j < events->nelts; ++j) {
-            const fs_notify_event_t *ev = &APR_ARRAY_IDX(events, j, fs_notify_event_t);
-            nt_event_text_t *t = apr_array_push(r->events);
-            apr_pool_t *scratch = NULL;
-            /* one notification per event; the JSON tree lives only while it is built */
-            apr_pool_create(&scratch, p);
-            t->number = ev->number;
-            t->text = apr_pstrdup(p, fs_json_str(scratch, fs_notify_event(scratch, r->sub,
-                                                                          ev, 1, now)));
-            apr_pool_destroy(scratch);
-        }
+        build_bundles(p, r, item, events, now);
     }
 }
 
@@ -578,6 +611,40 @@ static void sweep_unbound(nt_db_t *db)
     if (subs->nelts == NT_SWEEP_BATCH) db->next_sweep = now; /* more are waiting */
 leave:
     apr_pool_destroy(p);
+}
+
+/* ---- retention -------------------------------------------------------------------- */
+
+/* A PRUNE job starts a pass unless one is under way (its listing is older, but cursors
+ * only grow and the binds since are noted: it stays on the safe side). */
+static void start_prune(nt_db_t *db, nt_job_t *job)
+{
+    if (!db->prune) {
+        nt_floors_forget(&db->floors, db->pool, job->seen_seq);
+        db->prune = nt_prune_start(db->pool, db->conf, job, &db->floors);
+    }
+    nt_job_free(job);
+}
+
+/* Binds about to be answered: their cursors are protected until the service thread
+ * lists them itself (the result gets the next sequence number). */
+static void note_bind(nt_db_t *db, const nt_job_t *job)
+{
+    if (job->kind == NT_JOB_BIND && !job->failed && nt_config_prunes(db->conf)) {
+        nt_floors_note(&db->floors, db->pool, job, db->seq + 1);
+    }
+}
+
+/* One bounded step of the pass, between jobs. */
+static void prune_step(nt_db_t *db)
+{
+    int rc;
+
+    if (!db->prune || !ensure_store(db)) return;
+    if ((rc = nt_prune_step(db->prune, &db->store)) > 0) return;
+    nt_prune_end(db->prune, rc == 0 ? 1 : 0);
+    db->prune = NULL;
+    if (rc < 0) store_down(db, "pruning events", "see the previous line");
 }
 
 /* ---- wake-ups -------------------------------------------------------------------- */
@@ -715,7 +782,8 @@ static void *worker_main(void *arg)
             fds[nfds].fd = PQsocket(db->pg);
             fds[nfds++].events = POLLIN;
         }
-        if (!woken && poll(fds, nfds, NT_DB_TICK_MS) > 0) {
+        /* a retention pass under way continues at once, one step per round */
+        if (!woken && poll(fds, nfds, db->prune && db->store.handle ? 0 : NT_DB_TICK_MS) > 0) {
             if (fds[0].revents) {
                 if (read(db->efd, &count, sizeof(count)) < 0) { /* nothing: non-blocking */ }
             }
@@ -751,12 +819,19 @@ static void *worker_main(void *arg)
             if (job->kind == NT_JOB_DELIVERED || job->kind == NT_JOB_SUB_ERROR) {
                 nt_job_free(job);
             }
+            else if (job->kind == NT_JOB_PRUNE) {
+                start_prune(db, job);
+            }
             else {
+                note_bind(db, job);
                 post_result(db, job);
             }
         }
         sweep_unbound(db);
+        prune_step(db);
     }
+    nt_prune_end(db->prune, -1);
+    db->prune = NULL;
     nt_job_free(wake);
     close_store(db);
     if (db->pg) PQfinish(db->pg);

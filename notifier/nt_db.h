@@ -13,7 +13,8 @@
  * NT_JOB_WAKE results: a UDP datagram on WakeListen (SQLite: sent by httpd after
  * its commit) and, on PostgreSQL, LISTEN fhirsub_event on a dedicated libpq
  * connection (re-LISTENed and reported as "everything" after a reconnect). It
- * deletes websocket subscriptions left unbound for ExpireUnbound.
+ * deletes websocket subscriptions left unbound for ExpireUnbound, and runs the
+ * retention passes (nt_prune) one short step at a time between jobs.
  *
  * Each job owns an APR pool (a child of the global pool, whose allocator is
  * mutex-protected) that holds the request and the result; whoever ends the job
@@ -35,12 +36,16 @@ typedef enum {
     NT_JOB_REFRESH,    /* re-check bound subscriptions and grants; mark them bound */
     NT_JOB_DELIVERED,  /* record deliveries (last_delivery_ms, error -> active) */
     NT_JOB_SUB_ERROR,  /* record a delivery failure (active -> error) */
+    NT_JOB_PRUNE,      /* a retention pass (no result): delete old events and changes */
     NT_JOB_WAKE        /* result only: new events may exist */
 } nt_job_kind_t;
 
 typedef struct nt_scan_item_t {
-    const char *sub_id;           /* the subscription to read */
-    apr_int64_t after;            /* events above this number */
+    const char *sub_id;           /* SCAN: the subscription to read; PRUNE: one bound here */
+    apr_int64_t after;            /* SCAN: events above this number; PRUNE: the lowest
+                                     cursor of its bindings (nothing above it may go) */
+    apr_int64_t max_count;        /* SCAN: events per Bundle as last seen (read size) */
+    apr_array_header_t *cuts;     /* SCAN: apr_int64_t cursors of its bindings (nt_batch) */
 } nt_scan_item_t;
 
 typedef struct nt_delivery_t {
@@ -61,7 +66,8 @@ typedef struct nt_grant_state_t {
 } nt_grant_state_t;
 
 typedef struct nt_event_text_t {
-    apr_int64_t number;
+    apr_int64_t first;            /* the lowest event number it carries ... */
+    apr_int64_t number;           /* ... and the highest (its events-since-start) */
     const char *text;             /* the event-notification Bundle */
 } nt_event_text_t;
 
@@ -69,6 +75,7 @@ typedef struct nt_scan_result_t {
     const char *sub_id;
     fs_sub_t *sub;                /* the row when events were found, else NULL */
     int gone;                     /* the subscription no longer exists */
+    apr_int64_t after;            /* the scan read events above this number */
     apr_array_header_t *events;   /* nt_event_text_t, ascending numbers */
     int more;                     /* more events wait beyond this batch */
 } nt_scan_result_t;
@@ -77,12 +84,15 @@ typedef struct nt_job_t {
     struct nt_job_t *next;
     apr_pool_t *pool;             /* owns the job, its request and its result */
     nt_job_kind_t kind;
+    apr_uint64_t seq;             /* results: posted in this order (1, 2, ...) */
     /* ---- request ---- */
     apr_uint64_t conn_id;         /* BIND/UNBIND: the connection asking */
     int json;                     /* BIND/UNBIND: the frame was JSON */
     const char *token;            /* BIND/UNBIND */
-    apr_array_header_t *items;    /* SCAN: nt_scan_item_t; REFRESH: const char* sub ids;
-                                     DELIVERED: nt_delivery_t */
+    apr_array_header_t *items;    /* SCAN, PRUNE: nt_scan_item_t; REFRESH: const char* sub
+                                     ids; DELIVERED: nt_delivery_t */
+    apr_uint64_t seen_seq;        /* PRUNE: the last result the service thread applied
+                                     before it listed the bindings in items */
     apr_array_header_t *grant_ids;/* REFRESH: const char* */
     const char *sub_id;           /* SUB_ERROR */
     const char *text;             /* SUB_ERROR */

@@ -296,6 +296,7 @@ void nt_session_results(nt_server_t *srv)
         case NT_JOB_WAKE: nt_watch_mark(srv, job->items); break;
         default: break;
         }
+        srv->seen_seq = job->seq;
         nt_job_free(job);
     }
 }
@@ -385,8 +386,42 @@ static void refresh_cb(lws_sorted_usec_list_t *sul)
     nt_db_submit(srv->db, job);
 }
 
+/* The subscriptions bound here and the lowest cursor of their bindings (blocked ones
+ * included: their backlog must stay), for a retention pass on the worker. */
+static void prune_cb(lws_sorted_usec_list_t *sul)
+{
+    nt_server_t *srv = lws_container_of(sul, nt_server_t, prune_timer);
+    apr_hash_index_t *hi;
+    nt_job_t *job;
+
+    lws_sul_schedule(srv->ctx, 0, &srv->prune_timer, prune_cb,
+                     (lws_usec_t)srv->conf->prune_interval);
+    if (srv->shutting_down || !(job = nt_job_new(NT_JOB_PRUNE))) return;
+    job->seen_seq = srv->seen_seq;
+    job->items = apr_array_make(job->pool, (int)apr_hash_count(srv->watches) + 1,
+                                sizeof(nt_scan_item_t));
+    for (hi = apr_hash_first(NULL, srv->watches); hi; hi = apr_hash_next(hi)) {
+        nt_watch_t *w = apr_hash_this_val(hi);
+        nt_scan_item_t *item;
+        nt_binding_t *b;
+        if (!w->bindings) continue;
+        item = apr_array_push(job->items);
+        memset(item, 0, sizeof(*item));
+        item->sub_id = apr_pstrdup(job->pool, w->sub_id);
+        item->after = w->bindings->cursor;
+        for (b = w->bindings; b; b = b->watch_next) {
+            if (b->cursor < item->after) item->after = b->cursor;
+        }
+    }
+    nt_db_submit(srv->db, job);
+}
+
 void nt_session_start(nt_server_t *srv)
 {
+    if (nt_config_prunes(srv->conf)) {
+        lws_sul_schedule(srv->ctx, 0, &srv->prune_timer, prune_cb,
+                         (lws_usec_t)srv->conf->prune_interval);
+    }
     lws_sul_schedule(srv->ctx, 0, &srv->poll_timer, poll_cb,
                      (lws_usec_t)srv->conf->poll_interval);
     lws_sul_schedule(srv->ctx, 0, &srv->refresh_timer, refresh_cb,
@@ -410,5 +445,6 @@ void nt_session_stop(nt_server_t *srv)
     lws_sul_cancel(&srv->poll_timer);
     lws_sul_cancel(&srv->refresh_timer);
     lws_sul_cancel(&srv->flush_timer);
+    lws_sul_cancel(&srv->prune_timer);
     nt_watch_stop(srv);
 }

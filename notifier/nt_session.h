@@ -1,7 +1,7 @@
 /* nt_session: the notifier's state in the libwebsockets service thread and what
  * happens on it: client frames (bind, unbind, ping), database results (binds
  * refused or accepted, revalidation, wake-ups), the periodic timers (polling,
- * revalidation, delivery bookkeeping) and the shutdown.
+ * revalidation, delivery bookkeeping, retention passes) and the shutdown.
  *
  * The bind rule (docs/NOTIFIER.md): a refused bind-with-token is never silently
  * ignored and never sent as a non-Bundle frame to a client that did not speak
@@ -36,6 +36,7 @@ struct nt_server_t {
     apr_pool_t *delivered_pool;        /* holds `delivered`; cleared at each flush */
     apr_hash_t *delivered;             /* sub id -> apr_time_t* (not yet recorded) */
     apr_uint64_t next_conn_id;
+    apr_uint64_t seen_seq;             /* the last database result applied */
     int nconns;
     int refresh_inflight;
     int scan_scheduled;
@@ -44,6 +45,7 @@ struct nt_server_t {
     lws_sorted_usec_list_t refresh_timer;
     lws_sorted_usec_list_t flush_timer;
     lws_sorted_usec_list_t scan_timer;
+    lws_sorted_usec_list_t prune_timer;
 };
 
 void nt_session_init(nt_server_t *srv, apr_pool_t *p, const nt_config_t *conf);

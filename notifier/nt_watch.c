@@ -92,6 +92,39 @@ static apr_int64_t lowest_cursor(const nt_watch_t *w)
     return low;
 }
 
+static int has_cut(const apr_array_header_t *cuts, apr_int64_t cursor)
+{
+    int i;
+    for (i = 0; i < cuts->nelts; ++i) {
+        if (APR_ARRAY_IDX(cuts, i, apr_int64_t) == cursor) return 1;
+    }
+    return 0;
+}
+
+/* The distinct cursors of those bindings: Bundles are cut there (nt_batch). */
+static apr_array_header_t *cursor_cuts(apr_pool_t *p, const nt_watch_t *w)
+{
+    apr_array_header_t *cuts = apr_array_make(p, 2, sizeof(apr_int64_t));
+    const nt_binding_t *b;
+
+    for (b = w->bindings; b; b = b->watch_next) {
+        if (b->blocked || b->conn->closing || has_cut(cuts, b->cursor)) continue;
+        APR_ARRAY_PUSH(cuts, apr_int64_t) = b->cursor;
+    }
+    return cuts;
+}
+
+static void add_scan_item(nt_job_t *job, nt_watch_t *w, apr_int64_t after)
+{
+    nt_scan_item_t *item = apr_array_push(job->items);
+    item->sub_id = apr_pstrdup(job->pool, w->sub_id);
+    item->after = after;
+    item->max_count = w->sub->max_count;
+    item->cuts = cursor_cuts(job->pool, w);
+    w->dirty = 0;
+    w->inflight = 1;
+}
+
 static void scan_cb(lws_sorted_usec_list_t *sul)
 {
     nt_server_t *srv = lws_container_of(sul, nt_server_t, scan_timer);
@@ -102,7 +135,6 @@ static void scan_cb(lws_sorted_usec_list_t *sul)
     if (srv->shutting_down) return;
     for (hi = apr_hash_first(NULL, srv->watches); hi; hi = apr_hash_next(hi)) {
         nt_watch_t *w = apr_hash_this_val(hi);
-        nt_scan_item_t *item;
         apr_int64_t after;
         if (!w->dirty || w->inflight || w->nbindings == 0) continue;
         if ((after = lowest_cursor(w)) < 0) continue;   /* stays dirty until room */
@@ -110,11 +142,7 @@ static void scan_cb(lws_sorted_usec_list_t *sul)
             if (!(job = nt_job_new(NT_JOB_SCAN))) return;
             job->items = apr_array_make(job->pool, NT_SCAN_CHUNK, sizeof(nt_scan_item_t));
         }
-        item = apr_array_push(job->items);
-        item->sub_id = apr_pstrdup(job->pool, w->sub_id);
-        item->after = after;
-        w->dirty = 0;
-        w->inflight = 1;
+        add_scan_item(job, w, after);
         if (job->items->nelts == NT_SCAN_CHUNK) {
             nt_db_submit(srv->db, job);
             job = NULL;
@@ -160,21 +188,38 @@ void nt_watch_mark(nt_server_t *srv, const apr_array_header_t *ids)
     if (any) schedule_scan(srv);
 }
 
+/* Whether binding b takes Bundle ev of scan result r. A binding that had part of it,
+ * or whose cursor lies below what the scan read (it was waiting for room), is held for
+ * the rest of this result and the watch is scanned again from its cursor: it never
+ * gets an event twice nor skips one. */
+static int takes(nt_watch_t *w, nt_binding_t *b, const nt_scan_result_t *r,
+                 const nt_event_text_t *ev)
+{
+    if (b->blocked || b->held || b->conn->closing || ev->number <= b->cursor) return 0;
+    if (ev->first <= b->cursor || b->cursor < r->after) {
+        b->held = 1;
+        w->dirty = 1;
+        return 0;
+    }
+    return 1;
+}
+
 static void deliver(nt_watch_t *w, const nt_scan_result_t *r)
 {
     apr_time_t now = apr_time_now();
+    nt_binding_t *b;
     int i;
 
+    for (b = w->bindings; b; b = b->watch_next) b->held = 0;
     for (i = 0; i < r->events->nelts; ++i) {
         const nt_event_text_t *ev = &APR_ARRAY_IDX(r->events, i, nt_event_text_t);
-        nt_binding_t *b;
         nt_msg_t *m = nt_msg_new(ev->text, strlen(ev->text));
         if (!m) return;
         nt_msg_set_event(m, w->sub_id, ev->number);
         for (b = w->bindings; b; b = b->watch_next) {
             /* cursors only grow: each binding gets each event once, in order; one that
              * finds its queue full waits (blocked) and later reads on from its cursor */
-            if (ev->number <= b->cursor || b->blocked) continue;
+            if (!takes(w, b, r, ev)) continue;
             if (nt_conn_send(b->conn, m, NT_SEND_EVENT)) {
                 b->blocked = !b->conn->closing;
                 continue;

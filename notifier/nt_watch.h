@@ -8,10 +8,11 @@
  * Delivery: a watch is marked dirty by a wake-up naming it (or naming nothing), by
  * the PollInterval timer and by a new binding; dirty watches are scanned by the
  * database worker from the lowest cursor of their bindings. The events come back
- * as ready-made notifications, each built once and queued to every binding whose
- * cursor is below its number, in number order: every binding gets every event
- * exactly once. At most one scan per watch is in flight; marks made meanwhile
- * start another when it returns. */
+ * as ready-made notifications of up to the subscription's max_count events each
+ * (nt_batch: never spanning a binding's cursor), each built once and queued, in
+ * number order, to every binding whose cursor is below its first event: every
+ * binding gets every event exactly once. At most one scan per watch is in flight;
+ * marks made meanwhile start another when it returns. */
 #ifndef NT_WATCH_H
 #define NT_WATCH_H
 

@@ -168,6 +168,31 @@ const fs_stmt_def_t fs_store_statements[] = {
     { "fhirsub_sub_delete_unbound",
       "DELETE FROM fhirsub_subscription WHERE id = %s AND channel_type = 'websocket'"
       " AND last_bound_ms < CAST(%s AS BIGINT) AND created_ms < CAST(%s AS BIGINT)", NULL },
+    /* ---- retention (fhirsub-notifier): reads find, short writes delete ---- */
+    { "fhirsub_prune_subs",
+      "SELECT s.id, s.events_since_start, s.last_bound_ms, s.last_delivery_ms"
+      " FROM fhirsub_subscription s WHERE s.id > %s AND EXISTS"
+      " (SELECT 1 FROM fhirsub_event e WHERE e.subscription_id = s.id)"
+      " ORDER BY s.id LIMIT CAST(%s AS BIGINT)", NULL },
+    /* candidates: older than the age limit or beyond the count limit; never above
+     * max_number, never created after keep_after (fs_prune_rule_t) */
+    { "fhirsub_event_prune_find",
+      "SELECT event_number FROM fhirsub_event WHERE subscription_id = %s"
+      " AND event_number <= %lld AND (created_ms < %lld OR event_number <= %lld)"
+      " AND created_ms <= %lld ORDER BY event_number LIMIT CAST(%s AS BIGINT)", NULL },
+    { "fhirsub_event_prune_range",
+      "DELETE FROM fhirsub_event WHERE subscription_id = %s"
+      " AND event_number >= %lld AND event_number <= %lld"
+      " AND (created_ms < %lld OR event_number <= %lld) AND created_ms <= %lld", NULL },
+    /* a change row commits with its events, so an uncommitted one is never seen here */
+    { "fhirsub_change_orphans",
+      "SELECT c.id, c.created_ms FROM fhirsub_change c"
+      " WHERE (c.created_ms > %lld OR (c.created_ms = %lld AND c.id > %s))"
+      " AND NOT EXISTS (SELECT 1 FROM fhirsub_event e WHERE e.change_id = c.id)"
+      " ORDER BY c.created_ms, c.id LIMIT CAST(%s AS BIGINT)", NULL },
+    { "fhirsub_change_delete_orphan",
+      "DELETE FROM fhirsub_change WHERE id = %s"
+      " AND NOT EXISTS (SELECT 1 FROM fhirsub_event e WHERE e.change_id = %s)", NULL },
     { NULL, NULL, NULL }
 };
 
@@ -790,4 +815,90 @@ apr_status_t fs_store_sub_delete_unbound(fs_store_t *store, apr_pool_t *p, const
     rv = tx_end(store, p, tx, rv);
     if (rv == APR_SUCCESS) *pdeleted = nrows > 0;
     return rv;
+}
+
+/* ---- retention (fhirsub-notifier) ------------------------------------------------- */
+
+apr_status_t fs_store_prune_subs(fs_store_t *store, apr_pool_t *p, const char *after_id,
+                                 int limit, apr_array_header_t **psubs)
+{
+    const char *args[] = { after_id ? after_id : "", i64(p, limit > 0 ? limit : 1) };
+    apr_array_header_t *rows;
+    apr_status_t rv;
+    int i;
+
+    *psubs = apr_array_make(p, 4, sizeof(fs_prune_sub_t));
+    rv = select_rows(store, p, "fhirsub_prune_subs", 2, args, 4, &rows);
+    for (i = 0; rv == APR_SUCCESS && i < rows->nelts; ++i) {
+        const char **c = APR_ARRAY_IDX(rows, i, const char **);
+        fs_prune_sub_t *s = apr_array_push(*psubs);
+        s->id = c[0];
+        s->events_since_start = to_i64(c[1]);
+        s->last_bound = fs_time_from_ms(to_i64(c[2]));
+        s->last_delivery = fs_time_from_ms(to_i64(c[3]));
+    }
+    return rv;
+}
+
+apr_status_t fs_store_events_prune(fs_store_t *store, apr_pool_t *p, const char *sub_id,
+                                   const fs_prune_rule_t *rule, int limit, int *pdeleted)
+{
+    const char *max = i64(p, rule->max_number), *older = i64(p, rule->older_ms);
+    const char *upto = i64(p, rule->upto_number), *keep = i64(p, rule->keep_after_ms);
+    const char *find[] = { sub_id, max, older, upto, keep, i64(p, limit > 0 ? limit : 1) };
+    const char *del[] = { sub_id, NULL, NULL, older, upto, keep };
+    apr_array_header_t *rows;
+    apr_status_t rv;
+
+    *pdeleted = 0;
+    /* a read finds the batch, a range delete of the same rule removes it: the write is
+     * one short statement on the primary key, whatever the table's size */
+    rv = select_rows(store, p, "fhirsub_event_prune_find", 6, find, 1, &rows);
+    if (rv != APR_SUCCESS || rows->nelts == 0) return rv;
+    del[1] = APR_ARRAY_IDX(rows, 0, const char **)[0];
+    del[2] = APR_ARRAY_IDX(rows, rows->nelts - 1, const char **)[0];
+    return exec(store, p, "fhirsub_event_prune_range", pdeleted, 6, del);
+}
+
+/* Delete the change rows listed (id first) that still have no event, in one transaction:
+ * one commit, the write lock held for a few rows. */
+static apr_status_t delete_orphans(fs_store_t *store, apr_pool_t *p,
+                                   const apr_array_header_t *rows, int *pdeleted)
+{
+    apr_dbd_transaction_t *tx = NULL;
+    apr_status_t rv;
+    int i, n, total = 0;
+
+    if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
+    for (i = 0; rv == APR_SUCCESS && i < rows->nelts; ++i) {
+        const char *id = APR_ARRAY_IDX(rows, i, const char **)[0];
+        const char *args[] = { id, id };
+        n = 0;
+        rv = exec(store, p, "fhirsub_change_delete_orphan", &n, 2, args);
+        total += n;
+    }
+    rv = tx_end(store, p, tx, rv);
+    *pdeleted = rv == APR_SUCCESS ? total : 0;
+    return rv;
+}
+
+apr_status_t fs_store_changes_prune(fs_store_t *store, apr_pool_t *p, fs_prune_mark_t *mark,
+                                    int limit, int *pdeleted)
+{
+    const char *ms = i64(p, mark->created_ms);
+    const char *find[] = { ms, ms, mark->id, i64(p, limit > 0 ? limit : 1) };
+    apr_array_header_t *rows;
+    const char **last;
+    apr_status_t rv;
+
+    *pdeleted = 0;
+    rv = select_rows(store, p, "fhirsub_change_orphans", 4, find, 2, &rows);
+    if (rv != APR_SUCCESS) return rv;
+    mark->done = rows->nelts < limit;
+    if (rows->nelts == 0) return APR_SUCCESS;
+    if (APR_SUCCESS != (rv = delete_orphans(store, p, rows, pdeleted))) return rv;
+    last = APR_ARRAY_IDX(rows, rows->nelts - 1, const char **);
+    mark->created_ms = to_i64(last[1]);
+    apr_cpystrn(mark->id, last[0], sizeof(mark->id));
+    return APR_SUCCESS;
 }

@@ -131,4 +131,46 @@ apr_status_t fs_store_sub_list_unbound(fs_store_t *store, apr_pool_t *p, apr_tim
 apr_status_t fs_store_sub_delete_unbound(fs_store_t *store, apr_pool_t *p, const char *id,
                                          apr_time_t before, int *pdeleted);
 
+/* ---- retention (fhirsub-notifier; docs/NOTIFIER.md "Retention") ---------- */
+
+/* A subscription as a retention pass sees it. */
+typedef struct fs_prune_sub_t {
+    const char *id;
+    apr_int64_t events_since_start;
+    apr_time_t last_bound;           /* 0 = never bound */
+    apr_time_t last_delivery;        /* 0 = nothing delivered */
+} fs_prune_sub_t;
+
+/* Subscriptions that have events, id above after_id ("" = from the start), in id
+ * order, at most limit (fs_prune_sub_t). */
+apr_status_t fs_store_prune_subs(fs_store_t *store, apr_pool_t *p, const char *after_id,
+                                 int limit, apr_array_header_t **psubs);
+
+/* Which events of one subscription may go: those older than older_ms or numbered at
+ * most upto_number, but never numbered above max_number nor created after
+ * keep_after_ms. Epoch milliseconds; APR_INT64_MAX lifts a bound, 0 disables a limit. */
+typedef struct fs_prune_rule_t {
+    apr_int64_t max_number;          /* a bound client's cursor; APR_INT64_MAX = none */
+    apr_int64_t older_ms;            /* age limit: created before; 0 = none */
+    apr_int64_t upto_number;         /* count limit: numbered at most; 0 = none */
+    apr_int64_t keep_after_ms;       /* undelivered: created after; APR_INT64_MAX = none */
+} fs_prune_rule_t;
+
+/* Delete at most limit events of sub_id that rule lets go, lowest numbers first: one
+ * read, then one short delete; *pdeleted = how many (limit: there may be more). */
+apr_status_t fs_store_events_prune(fs_store_t *store, apr_pool_t *p, const char *sub_id,
+                                   const fs_prune_rule_t *rule, int limit, int *pdeleted);
+
+/* Where a walk over fhirsub_change stands: start with {-1, "", 0}. */
+typedef struct fs_prune_mark_t {
+    apr_int64_t created_ms;
+    char id[72];
+    int done;                        /* the walk reached the end */
+} fs_prune_mark_t;
+
+/* Delete at most limit change rows that no event references, oldest first from mark
+ * on (one read, one short transaction), and move mark past them. */
+apr_status_t fs_store_changes_prune(fs_store_t *store, apr_pool_t *p, fs_prune_mark_t *mark,
+                                    int limit, int *pdeleted);
+
 #endif

@@ -595,7 +595,8 @@ describe('event delivery', () => {
     assert.equal(backportParam(first.handshake, 'events-since-subscription-start').valueString, '2');
     for (let i = 0; i < 3; i++) await record(sub.id, { id: `enc-${i}` });
     const got = [];
-    for (let i = 0; i < 3; i++) got.push(...eventNumbers(await nextMessage(first.ws)));
+    // backport-max-count 20: events pending together may share a Bundle
+    while (got.length < 3) got.push(...eventNumbers(await nextMessage(first.ws)));
     assert.deepEqual(got, [3, 4, 5]);
 
     const second = await bindText((await tokenFor('alice', sub.id)).token);
@@ -653,6 +654,67 @@ describe('event delivery', () => {
     while (got.length < total) got.push(...eventNumbers(await nextMessage(ws)));
     assert.deepEqual(got, Array.from({ length: total }, (_, i) => i + 1));
     await ws.close();
+  });
+
+  test('max count: events already pending share Bundles of at most maxCount, in order; unset = one each', async () => {
+    // five events committed in one transaction, one wake-up: one scan finds all five
+    const five = async (sub) => {
+      const { ws } = await bindText((await tokenFor('alice', sub.id)).token);
+      await recordEvents(stack, sub.id, 5, { size: 10 }); // pg_notify inside on PostgreSQL
+      await wake(sub.id);
+      return ws;
+    };
+    const three = await newSub('alice', backportBody({ heartbeat: 60, content: 'full-resource', maxCount: 3 }));
+    let ws = await five(three);
+    const a = await nextMessage(ws);
+    assert.deepEqual(eventNumbers(a), [1, 2, 3]);
+    // events-since-subscription-start = the highest number carried
+    assert.equal(backportParam(a, 'events-since-subscription-start').valueString, '3');
+    assert.deepEqual(a.entry.slice(1).map((e) => e.resource.id), ['big-1', 'big-2', 'big-3']);
+    const b = await nextMessage(ws);
+    assert.deepEqual(eventNumbers(b), [4, 5]);
+    assert.equal(backportParam(b, 'events-since-subscription-start').valueString, '5');
+    assert.equal(b.entry.length, 3);
+    await assert.rejects(nextMessage(ws, { timeoutMs: 1000 }), /no websocket message/);
+    await ws.close();
+
+    const unset = await newSub('alice', backportBody({ heartbeat: 60, maxCount: null }));
+    ws = await five(unset);
+    for (let i = 1; i <= 5; i++) assert.deepEqual(eventNumbers(await nextMessage(ws)), [i]);
+    await ws.close();
+
+    const r5 = await createSub(clientsR5.alice, r5Body({ heartbeatPeriod: 60, content: 'id-only', maxCount: 2 }));
+    const res = await clientsR5.alice.get(`Subscription/${r5.id}/$get-ws-binding-token`);
+    ({ ws } = await bindText(param(res.body, 'token').valueString));
+    await recordEvents(stack, r5.id, 3, { size: 10 });
+    await wake(r5.id);
+    const sizes = [];
+    for (const want of ['2', '3']) {
+      const n = await nextMessage(ws);
+      assert.equal(statusResource(n).eventsSinceSubscriptionStart, want);
+      sizes.push(eventNumbers(n));
+    }
+    assert.deepEqual(sizes, [[1, 2], [3]]);
+    await ws.close();
+  });
+
+  test('max count with bindings at different cursors: a Bundle never spans a cursor, nothing twice', async () => {
+    const sub = await newSub('alice', backportBody({ heartbeat: 60, maxCount: 3 }));
+    const a = await bindText((await tokenFor('alice', sub.id)).token);
+    // two events the notifier is not told about (PollInterval 30): A's cursor stays at 0
+    await recordEvents(stack, sub.id, 2, { size: 10, notify: false });
+    const b = await bindText((await tokenFor('alice', sub.id)).token);
+    assert.equal(backportParam(b.handshake, 'events-since-subscription-start').valueString, '2');
+    await recordEvents(stack, sub.id, 3, { size: 10 });
+    await wake(sub.id);
+    // A: [1, 2] (cut at B's cursor 2), then [3, 4, 5]; B only [3, 4, 5]
+    assert.deepEqual(eventNumbers(await nextMessage(a.ws)), [1, 2]);
+    assert.deepEqual(eventNumbers(await nextMessage(a.ws)), [3, 4, 5]);
+    assert.deepEqual(eventNumbers(await nextMessage(b.ws)), [3, 4, 5]);
+    await assert.rejects(nextMessage(a.ws, { timeoutMs: 1000 }), /no websocket message/);
+    await assert.rejects(nextMessage(b.ws, { timeoutMs: 200 }), /no websocket message/);
+    await a.ws.close();
+    await b.ws.close();
   });
 
   test('the database keeps the status: last delivery, events since start ($status)', async () => {
@@ -914,6 +976,8 @@ describe('TLS, configuration checks, shutdown', () => {
       [['-o', 'DBDriver=oracle'], /DBDriver 'oracle': expected sqlite3 or pgsql/],
       [['-o', 'DBDriver=sqlite3', '-o', 'DBParams=/x', '-o', `TokenKey=HS256 ${key.keyFile}`, '-o', 'ExpireUnbound=10', '-o', 'RevalidateInterval=30'], /ExpireUnbound must be 0 or at least 3 x RevalidateInterval/],
       [['-o', 'Colour=blue'], /unknown key Colour/],
+      [['-o', 'EventRetention=-1'], /EventRetention '-1': expected seconds \(0 = keep forever\)/],
+      [['-o', 'EventRetentionCount=many'], /EventRetentionCount 'many': expected 0-1000000000/],
     ];
     try {
       for (const [args, message] of cases) {

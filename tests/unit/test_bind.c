@@ -1,12 +1,16 @@
 /* Unit tests: the notifier's pure pieces -- the client frame parser (nt_bind: the
- * Backport IG text form, its "bind-with-token:" variant, Medplum's JSON frames)
- * and the bounded send queue (nt_queue, nt_msg). */
+ * Backport IG text form, its "bind-with-token:" variant, Medplum's JSON frames),
+ * the grouping of pending events into Bundles (nt_batch), the bounded send queue
+ * (nt_queue, nt_msg) and the retention rule (nt_prune_rule). */
 #include <string.h>
 #include <apr_strings.h>
 
 #include "fs_check.h"
+#include "fs_time.h"
+#include "nt_batch.h"
 #include "nt_bind.h"
 #include "nt_msg.h"
+#include "nt_prune.h"
 #include "nt_queue.h"
 
 static nt_frame_t parse(const char *text)
@@ -243,6 +247,155 @@ START_TEST(queue_watermarks)
 }
 END_TEST
 
+
+/* ---- Bundles of pending events (max_count) ------------------------------------------- */
+
+/* The lengths nt_batch_len cuts numbers[0..n) into, as "3,2". */
+static const char *batches(const apr_int64_t *numbers, int n, apr_int64_t max_count,
+                           const apr_int64_t *cuts, int ncuts)
+{
+    const char *out = "";
+    int i = 0, len;
+    while (i < n) {
+        len = nt_batch_len(numbers + i, n - i, max_count, cuts, ncuts);
+        ck_assert_int_ge(len, 1);
+        out = apr_psprintf(pool, "%s%s%d", out, *out ? "," : "", len);
+        i += len;
+    }
+    return out;
+}
+
+START_TEST(batch_max_count)
+{
+    static const apr_int64_t five[] = { 1, 2, 3, 4, 5 };
+    /* unset (0) and 1: one event per Bundle, as before max_count */
+    ck_assert_str_eq(batches(five, 5, 0, NULL, 0), "1,1,1,1,1");
+    ck_assert_str_eq(batches(five, 5, 1, NULL, 0), "1,1,1,1,1");
+    /* only what is pending: the last Bundle is not held back to fill up */
+    ck_assert_str_eq(batches(five, 5, 3, NULL, 0), "3,2");
+    ck_assert_str_eq(batches(five, 5, 5, NULL, 0), "5");
+    ck_assert_str_eq(batches(five, 5, 1000, NULL, 0), "5");
+    ck_assert_int_eq(nt_batch_len(five, 0, 3, NULL, 0), 0);
+}
+END_TEST
+
+START_TEST(batch_cursor_cuts)
+{
+    static const apr_int64_t five[] = { 1, 2, 3, 4, 5 };
+    static const apr_int64_t gappy[] = { 3, 6, 7, 9 };
+    apr_int64_t cuts[] = { 0, 2 };
+    /* bindings at 0 and 2: no Bundle holds both 2 and 3 */
+    ck_assert_str_eq(batches(five, 5, 3, cuts, 2), "2,3");
+    ck_assert_str_eq(batches(five, 5, 10, cuts, 2), "2,3");
+    cuts[1] = 4;
+    ck_assert_str_eq(batches(five, 5, 3, cuts, 2), "3,1,1");
+    /* a cursor between two numbers of a gap (events pruned elsewhere) cuts too */
+    cuts[1] = 5;
+    ck_assert_str_eq(batches(gappy, 4, 10, cuts, 2), "1,3");
+    /* a cursor at the last number cuts nothing */
+    cuts[1] = 9;
+    ck_assert_str_eq(batches(gappy, 4, 10, cuts, 2), "4");
+}
+END_TEST
+
+/* ---- the retention rule -------------------------------------------------------------- */
+
+static nt_config_t retention_conf(double seconds, int count)
+{
+    nt_config_t c;
+    memset(&c, 0, sizeof(c));
+    c.prune_bound_grace = apr_time_from_sec(3600);   /* the default */
+    c.event_retention = (apr_interval_time_t)(seconds * APR_USEC_PER_SEC);
+    c.event_retention_count = count;
+    return c;
+}
+
+static fs_prune_sub_t prune_sub(apr_int64_t events, apr_time_t bound, apr_time_t delivered)
+{
+    fs_prune_sub_t s = { "sub-1", events, bound, delivered };
+    return s;
+}
+
+START_TEST(prune_rule_limits)
+{
+    apr_time_t now = apr_time_from_sec(1800000000);
+    nt_config_t c = retention_conf(604800, 0);
+    fs_prune_sub_t s = prune_sub(50, 0, 0);
+    fs_prune_rule_t r;
+
+    ck_assert(nt_prune_rule(&r, &c, &s, 0, 0, now));
+    ck_assert(r.older_ms == fs_time_to_ms(now - apr_time_from_sec(604800)));
+    ck_assert(r.upto_number == 0);
+    ck_assert(r.max_number == APR_INT64_MAX && r.keep_after_ms == APR_INT64_MAX);
+    /* the newest 20 stay whatever their age */
+    c = retention_conf(0, 20);
+    ck_assert(nt_prune_rule(&r, &c, &s, 0, 0, now));
+    ck_assert(r.older_ms == 0 && r.upto_number == 30);
+    /* fewer events than the count: nothing to do */
+    s.events_since_start = 12;
+    ck_assert(!nt_prune_rule(&r, &c, &s, 0, 0, now));
+    /* neither limit: nothing ever goes */
+    c = retention_conf(0, 0);
+    ck_assert(!nt_prune_rule(&r, &c, &s, 0, 0, now));
+}
+END_TEST
+
+START_TEST(prune_rule_protection)
+{
+    apr_time_t now = apr_time_from_sec(1800000000), minute = apr_time_from_sec(60);
+    nt_config_t c = retention_conf(60, 0);
+    fs_prune_sub_t s = prune_sub(50, now - 10 * minute, now - 30 * minute);
+    fs_prune_rule_t r;
+
+    /* bound here: nothing above the lowest cursor, whatever last_delivery says */
+    ck_assert(nt_prune_rule(&r, &c, &s, 1, 40, now));
+    ck_assert(r.max_number == 40 && r.keep_after_ms == APR_INT64_MAX);
+    ck_assert(!nt_prune_rule(&r, &c, &s, 1, 0, now));   /* handshake at 0: all stay */
+    /* bound elsewhere within PruneBoundGrace: what came after the last delivery stays */
+    ck_assert(nt_prune_rule(&r, &c, &s, 0, 0, now));
+    ck_assert(r.max_number == APR_INT64_MAX);
+    ck_assert(r.keep_after_ms == fs_time_to_ms(now - 30 * minute));
+    /* bound longer ago than the grace, or never: no such protection */
+    s.last_bound = now - 61 * minute;
+    ck_assert(nt_prune_rule(&r, &c, &s, 0, 0, now));
+    ck_assert(r.keep_after_ms == APR_INT64_MAX);
+    s.last_bound = 0;
+    ck_assert(nt_prune_rule(&r, &c, &s, 0, 0, now));
+    ck_assert(r.keep_after_ms == APR_INT64_MAX);
+}
+END_TEST
+
+static nt_job_t *bind_job(const char *sub_id, apr_int64_t n)
+{
+    nt_job_t *job = apr_pcalloc(pool, sizeof(*job));
+    nt_sub_state_t *st;
+    job->kind = NT_JOB_BIND;
+    job->subs = apr_array_make(pool, 1, sizeof(nt_sub_state_t));
+    st = apr_array_push(job->subs);
+    memset(st, 0, sizeof(*st));
+    st->sub_id = sub_id;
+    st->sub = apr_pcalloc(pool, sizeof(fs_sub_t));
+    st->sub->events_since_start = n;
+    return job;
+}
+
+START_TEST(prune_floors)
+{
+    nt_floors_t f = { NULL, NULL };
+    /* binds the service thread has not applied keep their cursors protected */
+    nt_floors_note(&f, pool, bind_job("a", 7), 3);
+    nt_floors_note(&f, pool, bind_job("a", 5), 4);
+    nt_floors_note(&f, pool, bind_job("b", 9), 6);
+    ck_assert_int_eq((int)apr_hash_count(f.map), 2);
+    /* results up to 4 applied: "a" is in the service thread's listing now */
+    nt_floors_forget(&f, pool, 4);
+    ck_assert_ptr_null(apr_hash_get(f.map, "a", APR_HASH_KEY_STRING));
+    ck_assert_ptr_nonnull(apr_hash_get(f.map, "b", APR_HASH_KEY_STRING));
+    nt_floors_forget(&f, pool, 6);
+    ck_assert_ptr_null(f.map);
+}
+END_TEST
+
 static Suite *bind_suite(void)
 {
     Suite *s = suite_create("bind");
@@ -262,6 +415,14 @@ static Suite *bind_suite(void)
     tcase_add_test(tc, queue_fifo);
     tcase_add_test(tc, queue_bounds);
     tcase_add_test(tc, queue_watermarks);
+    suite_add_tcase(s, tc);
+
+    tc = fs_check_tcase("bundles and retention");
+    tcase_add_test(tc, batch_max_count);
+    tcase_add_test(tc, batch_cursor_cuts);
+    tcase_add_test(tc, prune_rule_limits);
+    tcase_add_test(tc, prune_rule_protection);
+    tcase_add_test(tc, prune_floors);
     suite_add_tcase(s, tc);
     return s;
 }

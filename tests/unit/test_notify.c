@@ -1,7 +1,8 @@
 /* Unit tests: fs_notify, the notification Bundles in the three shapes -- R4 backport
  * (history + backport status Parameters), R5 (subscription-notification +
  * SubscriptionStatus) and classic R4 criteria as Medplum's client reads them
- * (history + SubscriptionStatus with relative references). */
+ * (history + SubscriptionStatus with relative references), with one event and with
+ * several (a subscription's max_count) at each content level. */
 #include <string.h>
 #include <apr_strings.h>
 
@@ -351,6 +352,123 @@ START_TEST(serialised_without_slash_escapes)
 }
 END_TEST
 
+
+/* ---- several events per Bundle (max_count) ----------------------------------------- */
+
+/* n events numbered first.. on Encounter/enc-<number>, each with its own body. */
+static fs_notify_event_t *make_events(int n, apr_int64_t first)
+{
+    fs_notify_event_t *evs = apr_pcalloc(pool, sizeof(*evs) * (apr_size_t)n);
+    int i;
+    for (i = 0; i < n; ++i) {
+        const char *id = apr_psprintf(pool, "enc-%d", (int)(first + i));
+        evs[i] = make_event(first + i, "update",
+                            apr_psprintf(pool, "{\"resourceType\":\"Encounter\",\"id\":\"%s\"}",
+                                         id));
+        evs[i].resource_id = id;
+    }
+    return evs;
+}
+
+static const char *enc_url(int number)
+{
+    return apr_psprintf(pool, BASE "/Encounter/enc-%d", number);
+}
+
+START_TEST(backport_several_events)
+{
+    static const char *const contents[] = { "empty", "id-only", "full-resource" };
+    fs_notify_event_t *evs = make_events(3, 4);
+    int c, i;
+
+    for (c = 0; c < 3; ++c) {
+        json_object *b = fs_notify_event(pool, make_sub(FS_SHAPE_BACKPORT, contents[c]),
+                                         evs, 3, now);
+        json_object *res = get(entry(b, 0), "resource"), *list = get(res, "parameter");
+        int k = 0;
+        /* the highest number it carries, not the subscription's counter (7) */
+        ck_assert_str_eq(str(param(res, "events-since-subscription-start"), "valueString"),
+                         "6");
+        ck_assert_int_eq(nparams(res, "notification-event"), 3);
+        for (i = 0; i < (int)json_object_array_length(list); ++i) {
+            json_object *ne = json_object_array_get_idx(list, (size_t)i), *focus;
+            if (strcmp(str(ne, "name"), "notification-event")) continue;
+            /* in order, one per event; focus only above `empty` */
+            ck_assert_str_eq(str(part(ne, "event-number"), "valueString"),
+                             apr_psprintf(pool, "%d", 4 + k));
+            focus = part(ne, "focus");
+            if (c == 0) ck_assert_ptr_null(focus);
+            else ck_assert_str_eq(str(get(focus, "valueReference"), "reference"),
+                                  enc_url(4 + k));
+            ++k;
+        }
+        /* one focus entry per event per content level, in the same order */
+        ck_assert_int_eq(nentries(b), c == 0 ? 1 : 4);
+        for (i = 1; i < nentries(b); ++i) {
+            json_object *e = entry(b, i);
+            ck_assert_str_eq(str(e, "fullUrl"), enc_url(3 + i));
+            ck_assert_int_eq(has(e, "resource"), c == 2);
+            if (c == 2) {
+                ck_assert_str_eq(str(get(e, "resource"), "id"),
+                                 apr_psprintf(pool, "enc-%d", 3 + i));
+            }
+            ck_assert_str_eq(str(get(e, "request"), "method"), "PUT");
+        }
+    }
+}
+END_TEST
+
+START_TEST(r5_several_events)
+{
+    fs_notify_event_t *evs = make_events(2, 11);
+    json_object *b = fs_notify_event(pool, make_sub(FS_SHAPE_R5, "full-resource"), evs, 2,
+                                     now);
+    json_object *st = get(entry(b, 0), "resource"), *list = get(st, "notificationEvent");
+
+    ck_assert_str_eq(str(b, "type"), "subscription-notification");
+    ck_assert_str_eq(str(st, "eventsSinceSubscriptionStart"), "12");
+    ck_assert_int_eq((int)json_object_array_length(list), 2);
+    ck_assert_str_eq(str(json_object_array_get_idx(list, 0), "eventNumber"), "11");
+    ck_assert_str_eq(str(json_object_array_get_idx(list, 1), "eventNumber"), "12");
+    ck_assert_str_eq(str(get(json_object_array_get_idx(list, 1), "focus"), "reference"),
+                     enc_url(12));
+    ck_assert_int_eq(nentries(b), 3);
+    ck_assert_str_eq(str(get(entry(b, 1), "resource"), "id"), "enc-11");
+    ck_assert_str_eq(str(get(entry(b, 2), "resource"), "id"), "enc-12");
+    /* empty: the events without focus, no focus entries */
+    b = fs_notify_event(pool, make_sub(FS_SHAPE_R5, "empty"), evs, 2, now);
+    st = get(entry(b, 0), "resource");
+    ck_assert_int_eq((int)json_object_array_length(get(st, "notificationEvent")), 2);
+    ck_assert(!has(json_object_array_get_idx(get(st, "notificationEvent"), 0), "focus"));
+    ck_assert_int_eq(nentries(b), 1);
+}
+END_TEST
+
+START_TEST(classic_several_events)
+{
+    fs_notify_event_t *evs = make_events(3, 1);
+    json_object *b = fs_notify_event(pool, make_sub(FS_SHAPE_CLASSIC, "id-only"), evs, 3,
+                                     now);
+    json_object *st = get(entry(b, 0), "resource"), *list = get(st, "notificationEvent");
+    int i;
+
+    ck_assert_str_eq(str(b, "type"), "history");
+    ck_assert_str_eq(str(st, "eventsSinceSubscriptionStart"), "3");
+    ck_assert_int_eq((int)json_object_array_length(list), 3);
+    for (i = 0; i < 3; ++i) {
+        json_object *ne = json_object_array_get_idx(list, (size_t)i);
+        ck_assert_str_eq(str(ne, "eventNumber"), apr_psprintf(pool, "%d", i + 1));
+        /* relative, as Medplum reads them */
+        ck_assert_str_eq(str(get(ne, "focus"), "reference"),
+                         apr_psprintf(pool, "Encounter/enc-%d", i + 1));
+        ck_assert_str_eq(str(entry(b, i + 1), "fullUrl"), enc_url(i + 1));
+        ck_assert(!has(entry(b, i + 1), "resource"));
+        ck_assert_str_eq(str(get(entry(b, i + 1), "request"), "method"), "PUT");
+    }
+    ck_assert_int_eq(nentries(b), 4);
+}
+END_TEST
+
 static Suite *notify_suite(void)
 {
     Suite *s = suite_create("notify");
@@ -369,6 +487,12 @@ static Suite *notify_suite(void)
     tcase_add_test(tc, classic_shape);
     tcase_add_test(tc, status_follows_subscription);
     tcase_add_test(tc, serialised_without_slash_escapes);
+    suite_add_tcase(s, tc);
+
+    tc = notify_tcase("several events per Bundle");
+    tcase_add_test(tc, backport_several_events);
+    tcase_add_test(tc, r5_several_events);
+    tcase_add_test(tc, classic_several_events);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -185,9 +185,10 @@ export async function recordEvent(stack, subId, { resourceType = 'Encounter', id
 
 /**
  * Records n events at once for subId (one transaction), each with a resource body of about
- * `size` bytes, built by the database itself (no huge SQL text).
+ * `size` bytes, built by the database itself (no huge SQL text). On PostgreSQL the
+ * transaction sends pg_notify unless notify is false.
  */
-export async function recordEvents(stack, subId, n, { size = 100 } = {}) {
+export async function recordEvents(stack, subId, n, { size = 100, notify = true } = {}) {
   const prefix = crypto.randomUUID();
   const now = Date.now();
   const pad = stack.db === 'pgsql' ? `repeat('0', ${size})` : `hex(zeroblob(${Math.ceil(size / 2)}))`;
@@ -197,7 +198,7 @@ export async function recordEvents(stack, subId, n, { size = 100 } = {}) {
     `${seq} INSERT INTO fhirsub_change (id, created_ms, resource_type, resource_id, version_id, interaction, request_method, request_url, response_status, body) SELECT '${prefix}-' || i, ${now}, 'Encounter', 'big-' || i, '1', 'update', 'PUT', 'Encounter/big-' || i, '200', '{"resourceType":"Encounter","id":"big-' || i || '","status":"' || ${pad} || '"}' FROM seq`,
     `${seq} INSERT INTO fhirsub_event (subscription_id, event_number, change_id, created_ms) SELECT ${q(subId)}, (SELECT events_since_start FROM fhirsub_subscription WHERE id = ${q(subId)}) + i, '${prefix}-' || i, ${now} FROM seq`,
     `UPDATE fhirsub_subscription SET events_since_start = events_since_start + ${n} WHERE id = ${q(subId)}`,
-    ...(stack.db === 'pgsql' ? [`SELECT pg_notify('fhirsub_event', ${q(subId)})`] : []),
+    ...(notify && stack.db === 'pgsql' ? [`SELECT pg_notify('fhirsub_event', ${q(subId)})`] : []),
     'COMMIT',
   ].join(';\n');
   if (stack.db === 'pgsql') await psql(stack.pg.conninfo, `${sql};`);
