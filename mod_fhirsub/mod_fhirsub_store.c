@@ -13,8 +13,27 @@
 
 APLOG_USE_MODULE(fhirsub);
 
-/* How long an SQLite writer waits for the lock before the driver's own retries. */
+/* How long an SQLite writer waits for the lock, and how long between its tries. */
 #define FHIRSUB_SQLITE_BUSY_MS 5000
+#define FHIRSUB_SQLITE_BUSY_STEP_MS 10
+
+/* apr-util's sqlite3 driver holds one process-wide mutex around every call (exported
+ * by libaprutil, declared only in its private apr_dbd_internal.h). */
+apr_status_t apr_dbd_mutex_lock(void);
+apr_status_t apr_dbd_mutex_unlock(void);
+
+/* Wait for SQLite's write lock without holding the driver's mutex: sqlite3's own
+ * busy timeout would sleep with it held, so the thread of this same process that
+ * holds the write transaction could not finish it (writes stalled in 5 s steps). */
+static int busy_wait(void *baton, int count)
+{
+    (void)baton;
+    if (count * FHIRSUB_SQLITE_BUSY_STEP_MS >= FHIRSUB_SQLITE_BUSY_MS) return 0;
+    apr_dbd_mutex_unlock();
+    apr_sleep(apr_time_from_msec(FHIRSUB_SQLITE_BUSY_STEP_MS));
+    apr_dbd_mutex_lock();
+    return 1;
+}
 
 static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire;
 static apr_thread_mutex_t *migrate_mutex;
@@ -44,7 +63,7 @@ static void tune_sqlite(apr_pool_t *p, dbd_cfg_t *cfg, ap_dbd_t *dbd)
     char *err = NULL;
     (void)p;
     if (!db) return;
-    sqlite3_busy_timeout(db, FHIRSUB_SQLITE_BUSY_MS);
+    sqlite3_busy_handler(db, busy_wait, NULL);
     if (SQLITE_OK != sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, &err)) {
         /* WAL is a property of the file: another process switching it meanwhile
          * holds the lock we would need, and its switch is as good as ours. */

@@ -89,7 +89,8 @@ static int is_write(const write_t *w)
     const char *id = w->url + type_len + 1;
 
     if (!is_type_name(w->url, type_len)) return 0;
-    if (!strcmp(w->method, "POST")) return type_len == path_len;
+    /* A POST answered 200 created nothing (If-None-Exist found the resource). */
+    if (!strcmp(w->method, "POST")) return type_len == path_len && !strncmp(w->status, "201", 3);
     if (strcmp(w->method, "PUT") && strcmp(w->method, "PATCH") && strcmp(w->method, "DELETE")) {
         return 0;
     }

@@ -233,8 +233,9 @@ json_object *fs_notify_bundle(apr_pool_t *p, const fs_sub_t *sub, const char *ty
     fs_sub_t view = *sub;
     int i;
 
-    if (nevents > 0) {
-        /* R5: the highest number in a notification equals eventsSinceSubscriptionStart */
+    if (nevents > 0 && !strcmp(type, FS_NOTIFY_EVENT)) {
+        /* R5: the highest number in a notification equals eventsSinceSubscriptionStart;
+         * a query-event ($events) reports the real count, however many it carries. */
         view.events_since_start = events[0].number;
         for (i = 1; i < nevents; ++i) {
             if (events[i].number > view.events_since_start) {

@@ -144,6 +144,10 @@ START_TEST(failures_and_non_writes)
     ck_assert_int_eq(derive()->nelts, 0);
     capture("PUT", "Encounter/e1", 412, NULL, ENC_RESP);
     ck_assert_int_eq(derive()->nelts, 0);
+    /* If-None-Exist found the resource: 200, nothing was created */
+    capture("POST", "Patient", 200, "{\"resourceType\":\"Patient\"}",
+            "{\"resourceType\":\"Patient\",\"id\":\"p1\"}");
+    ck_assert_int_eq(derive()->nelts, 0);
     capture("POST", "Encounter/_search", 200, NULL, "{\"resourceType\":\"Bundle\"}");
     ck_assert_int_eq(derive()->nelts, 0);
     capture("POST", "Patient/$validate", 200, NULL, "{\"resourceType\":\"OperationOutcome\"}");
