@@ -3,7 +3,7 @@
 // built tool reads and changes them in the same database; assertions read the database
 // directly. Runs on FHIRSUB_DB=sqlite3 and =pgsql alike.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -27,7 +27,7 @@ import { conninfoFor, psql, psqlRows } from './lib/pg.mjs';
 import { freePort } from './lib/ports.mjs';
 import { sqliteRows } from './lib/sqlite.mjs';
 import { startStack } from './lib/stack.mjs';
-import { DEFAULT_TIMEOUT_MS, isRoot, makeTempDir, waitFor } from './lib/util.mjs';
+import { DEFAULT_TIMEOUT_MS, capture, isRoot, makeTempDir, waitFor } from './lib/util.mjs';
 
 const ADMIN_BIN = process.env.FHIRSUB_ADMIN || path.join(REPO_ROOT, 'admin/fhirsub-admin');
 const HOUR_MS = 3600 * 1000;
@@ -67,22 +67,7 @@ function admin(args, { db = dbArgs(), env = {}, timeoutMs = DEFAULT_TIMEOUT_MS }
   const baseEnv = { ...process.env };
   delete baseEnv.FHIRSUB_DB_DRIVER;
   delete baseEnv.FHIRSUB_DB_PARAMS;
-  return new Promise((resolve, reject) => {
-    const child = spawn(ADMIN_BIN, [...db, ...args], { env: { ...baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: signal ? `signal ${signal}` : code, stdout, stderr });
-    });
-  });
+  return capture(ADMIN_BIN, [...db, ...args], { env: { ...baseEnv, ...env }, timeoutMs });
 }
 
 /** Runs the tool and asserts exit 0 and an empty stderr; resolves to stdout. */

@@ -35,8 +35,9 @@ export async function withTimeout(promise, timeoutMs, what = 'operation') {
   }
 }
 
-// Runs a command to completion; rejects with its output on a non-zero exit or after timeoutMs.
-export function run(cmd, args, { timeoutMs = DEFAULT_TIMEOUT_MS, input, env } = {}) {
+// Runs a command to completion; resolves to {code, stdout, stderr} whatever its exit status
+// (code is "signal NAME" when it was killed, also after timeoutMs).
+export function capture(cmd, args, { timeoutMs = DEFAULT_TIMEOUT_MS, input, env } = {}) {
   return new Promise((resolve, reject) => {
     const stdin = input === undefined ? 'ignore' : 'pipe';
     const child = spawn(cmd, args, { stdio: [stdin, 'pipe', 'pipe'], env: env ?? process.env });
@@ -51,14 +52,20 @@ export function run(cmd, args, { timeoutMs = DEFAULT_TIMEOUT_MS, input, env } = 
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      if (code === 0) resolve({ stdout, stderr });
-      else reject(new Error(`${cmd} ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${stderr}${stdout}`));
+      resolve({ code: signal ? `signal ${signal}` : code, stdout, stderr });
     });
     if (child.stdin) {
       child.stdin.on('error', () => {}); // EPIPE if it exits unread; its exit status tells the story
       child.stdin.end(input);
     }
   });
+}
+
+// Runs a command to completion; rejects with its output on a non-zero exit or after timeoutMs.
+export async function run(cmd, args, opts = {}) {
+  const { code, stdout, stderr } = await capture(cmd, args, opts);
+  if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${typeof code === 'number' ? `exit ${code}` : code}):\n${stderr}${stdout}`);
+  return { stdout, stderr };
 }
 
 // Synchronous variant for exit handlers, where nothing asynchronous runs any more.
