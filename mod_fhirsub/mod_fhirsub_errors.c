@@ -11,6 +11,7 @@
 #include "fs_oo.h"
 #include "mod_fhirsub_config.h"
 #include "mod_fhirsub_errors.h"
+#include "mod_fhirsub_route.h"
 
 extern module AP_MODULE_DECLARE_DATA fhirsub_module;
 
@@ -46,13 +47,6 @@ static const char *request_line_path(request_rec *r)
     return sp + 1;
 }
 
-static int path_under(const char *path, const char *base)
-{
-    apr_size_t n = strlen(base);
-    while (n > 0 && base[n - 1] == '/') --n;
-    return !strncmp(path, base, n) && (path[n] == '\0' || strchr("/?", path[n]));
-}
-
 /* Under a FHIR base? The merged location config knows, unless the error came before
  * the location walk; then compare the request line with the configured bases. */
 static int under_fhir_base(request_rec *r)
@@ -65,7 +59,7 @@ static int under_fhir_base(request_rec *r)
     if (c && c->enabled == 1) return 1;
     for (i = 0; sc && i < sc->locations->nelts; ++i) {
         const fhirsub_dir_conf *loc = APR_ARRAY_IDX(sc->locations, i, fhirsub_dir_conf *);
-        if (path_under(path, loc->base_path)) return 1;
+        if (fhirsub_path_below(path, loc->base_path)) return 1;
     }
     return 0;
 }

@@ -222,16 +222,6 @@ static apr_status_t status_filters(fhirsub_req *q, fs_params_t *pp, apr_array_he
     return APR_SUCCESS;
 }
 
-static int in_list(apr_array_header_t *list, const char *value)
-{
-    int i;
-    if (list->nelts == 0) return 1;
-    for (i = 0; i < list->nelts; ++i) {
-        if (!strcmp(APR_ARRAY_IDX(list, i, const char *), value)) return 1;
-    }
-    return 0;
-}
-
 static int status_op(fhirsub_req *q, fs_store_t *store, fs_params_t *pp)
 {
     apr_array_header_t *ids = NULL, *statuses = NULL, *subs, *chosen;
@@ -256,7 +246,7 @@ static int status_op(fhirsub_req *q, fs_store_t *store, fs_params_t *pp)
         chosen = apr_array_make(q->r->pool, subs->nelts, sizeof(fs_sub_t *));
         for (i = 0; i < subs->nelts; ++i) {
             fs_sub_t *sub = APR_ARRAY_IDX(subs, i, fs_sub_t *);
-            if (fhirsub_sub_visible(q, sub) && in_list(ids, sub->id) && in_list(statuses,
+            if (fhirsub_sub_visible(q, sub) && fs_params_list_matches(ids, sub->id) && fs_params_list_matches(statuses,
                                                  fs_sub_effective_status(sub, q->now))) {
                 APR_ARRAY_PUSH(chosen, fs_sub_t *) = sub;
             }

@@ -9,23 +9,21 @@
 #include "mod_fhirsub_route.h"
 #include "mod_fhirsub_topics.h"
 
-/* The path below the base ("" for the base itself), or NULL when r is not under it. */
-static const char *relative_path(request_rec *r, const char *base)
+const char *fhirsub_path_below(const char *path, const char *base)
 {
     apr_size_t n = strlen(base);
-    const char *uri = r->uri;
 
     while (n > 0 && base[n - 1] == '/') --n;
-    if (strncmp(uri, base, n)) return NULL;
-    uri += n;
-    if (*uri && *uri != '/') return NULL;
-    while (*uri == '/') ++uri;
-    return uri;
+    if (strncmp(path, base, n)) return NULL;
+    path += n;
+    if (*path && *path != '/' && *path != '?') return NULL;
+    while (*path == '/') ++path;
+    return path;
 }
 
 const char *fhirsub_route_rel(request_rec *r, const fhirsub_dir_conf *c)
 {
-    const char *rel = relative_path(r, c->base_path);
+    const char *rel = fhirsub_path_below(r->uri, c->base_path);
     return rel ? rel : "";
 }
 
@@ -71,7 +69,7 @@ static fhirsub_endpoint_t route_instance(char **parts, int n, const char **pid,
 fhirsub_endpoint_t fhirsub_route(request_rec *r, const fhirsub_dir_conf *c,
                                  const char **pid, const char **pop, const char **pvid)
 {
-    const char *rel = relative_path(r, c->base_path);
+    const char *rel = fhirsub_path_below(r->uri, c->base_path);
     char *parts[5], *state = NULL, *copy, *tok;
     int n = 0;
 

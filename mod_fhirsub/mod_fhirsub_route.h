@@ -42,6 +42,10 @@ typedef struct fhirsub_req {
 fhirsub_endpoint_t fhirsub_route(request_rec *r, const fhirsub_dir_conf *c,
                                  const char **pid, const char **pop, const char **pvid);
 
+/* What follows base in path ("" for the base itself; a query may follow), or NULL
+ * when path is not under base. Trailing slashes of base do not matter. */
+const char *fhirsub_path_below(const char *path, const char *base);
+
 /* r->uri below the location's base path ("" for the base itself). */
 const char *fhirsub_route_rel(request_rec *r, const fhirsub_dir_conf *c);
 

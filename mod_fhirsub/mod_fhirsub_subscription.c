@@ -139,28 +139,17 @@ static const char *const search_params[] = {
     "_id", "status", "type", "url", "criteria", "topic", "_count", NULL
 };
 
-/* True when value is absent from the filter list or equals one of its entries. */
-static int matches_any(apr_array_header_t *values, const char *value)
-{
-    int i;
-    if (!values || values->nelts == 0) return 1;
-    for (i = 0; i < values->nelts; ++i) {
-        if (value && !strcmp(APR_ARRAY_IDX(values, i, const char *), value)) return 1;
-    }
-    return 0;
-}
-
 typedef struct search_t {
     apr_array_header_t *ids, *statuses, *types, *urls, *criteria;
 } search_t;
 
 static int search_match(fhirsub_req *q, const search_t *s, const fs_sub_t *sub)
 {
-    return matches_any(s->ids, sub->id)
-        && matches_any(s->statuses, fs_sub_effective_status(sub, q->now))
-        && matches_any(s->types, sub->channel_type)
-        && matches_any(s->urls, sub->topic ? sub->topic : sub->criteria)
-        && matches_any(s->criteria, sub->criteria);
+    return fs_params_list_matches(s->ids, sub->id)
+        && fs_params_list_matches(s->statuses, fs_sub_effective_status(sub, q->now))
+        && fs_params_list_matches(s->types, sub->channel_type)
+        && fs_params_list_matches(s->urls, sub->topic ? sub->topic : sub->criteria)
+        && fs_params_list_matches(s->criteria, sub->criteria);
 }
 
 static apr_status_t read_search(fhirsub_req *q, fs_params_t *pp, search_t *s,

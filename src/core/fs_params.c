@@ -493,3 +493,13 @@ apr_status_t fs_params_values_split(apr_array_header_t **pvals, const fs_params_
 leave:
     return rv;
 }
+
+int fs_params_list_matches(const apr_array_header_t *values, const char *value)
+{
+    int i;
+    if (!values || values->nelts == 0) return 1;
+    for (i = 0; i < values->nelts; ++i) {
+        if (value && !strcmp(APR_ARRAY_IDX(values, i, const char *), value)) return 1;
+    }
+    return 0;
+}

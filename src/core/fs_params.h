@@ -57,6 +57,10 @@ apr_array_header_t *fs_params_values(const fs_params_t *pp, apr_pool_t *p,
 /* All values of name, each split at ',' as FHIR search does (id=a,b means a OR b):
  * items trimmed of spaces, "\," and "\\" unescaped. APR_EINVAL with *perr for an
  * empty item ("a,,b", "a,"). */
+/* Search semantics of a value list (const char*): empty or NULL matches anything,
+ * otherwise value must equal one entry (values are ORed). */
+int fs_params_list_matches(const apr_array_header_t *values, const char *value);
+
 apr_status_t fs_params_values_split(apr_array_header_t **pvals, const fs_params_t *pp,
                                     apr_pool_t *p, const char *name, const char **perr);
 

@@ -138,6 +138,21 @@ START_TEST(query_invalid)
 }
 END_TEST
 
+/* An OR-list of search values: empty matches anything, else one entry must equal. */
+START_TEST(list_matches)
+{
+    apr_array_header_t *l = apr_array_make(pool, 2, sizeof(const char *));
+    ck_assert(fs_params_list_matches(NULL, "x"));
+    ck_assert(fs_params_list_matches(l, "x"));
+    APR_ARRAY_PUSH(l, const char *) = "active";
+    APR_ARRAY_PUSH(l, const char *) = "off";
+    ck_assert(fs_params_list_matches(l, "off"));
+    ck_assert(!fs_params_list_matches(l, "error"));
+    ck_assert(!fs_params_list_matches(l, "Active"));
+    ck_assert(!fs_params_list_matches(l, NULL));
+}
+END_TEST
+
 START_TEST(query_split)
 {
     fs_params_t *pp = query_ok("id=a,b&id=c&id=%20d%20,e&status=x%5C%2Cy");
@@ -348,6 +363,7 @@ static Suite *params_suite(void)
     tcase_add_test(tc, query_edges);
     tcase_add_test(tc, query_invalid);
     tcase_add_test(tc, query_split);
+    tcase_add_test(tc, list_matches);
     tcase_add_test(tc, body_valid);
     tcase_add_test(tc, body_invalid);
     tcase_add_test(tc, check_names);
