@@ -259,6 +259,11 @@ static void record_change(request_rec *r, const capture_ctx *ctx, fs_store_t *st
 
     if (ids->nelts == 0) return;
     rv = fs_event_record(store, r->pool, c, ids);
+    if (rv != APR_SUCCESS && rv != APR_EINCOMPLETE && fhirsub_store_recover(r, store)) {
+        /* the connection died before our commit: nothing was recorded, do it now (a
+         * failed commit is not redone: it may have happened, and events are numbered) */
+        rv = fs_event_record(store, r->pool, c, ids);
+    }
     if (rv != APR_SUCCESS) {
         /* The write itself succeeded at the FHIR server: this is the documented
          * window in which an event can be lost. Say so loudly. */
@@ -288,7 +293,13 @@ static int log_transaction(request_rec *r)
                       "%d change(s) NOT recorded: no database", changes->nelts);
         return DECLINED;
     }
-    if (APR_SUCCESS != fs_event_live_subs(store, r->pool, &subs)) return DECLINED;
+    if (APR_SUCCESS != fs_event_live_subs(store, r->pool, &subs)
+        && (!fhirsub_store_recover(r, store)
+            || APR_SUCCESS != fs_event_live_subs(store, r->pool, &subs))) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, FHIRSUB_LOGNO(10664)
+                      "%d change(s) NOT recorded: subscriptions unreadable", changes->nelts);
+        return DECLINED;
+    }
     for (i = 0; i < changes->nelts; ++i) {
         record_change(r, ctx, store, subs, APR_ARRAY_IDX(changes, i, const fs_change_t *));
     }

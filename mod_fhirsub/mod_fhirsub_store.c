@@ -1,3 +1,4 @@
+#include <poll.h>
 #include <string.h>
 #include <apr_optional.h>
 #include <apr_optional_hooks.h>
@@ -6,6 +7,7 @@
 #include <http_log.h>
 #include <apr_dbd.h>
 #include <mod_dbd.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "mod_fhirsub_config.h"
@@ -34,6 +36,15 @@ static int busy_wait(void *baton, int count)
     apr_dbd_mutex_lock();
     return 1;
 }
+
+/* The store handed to a request, with the mod_dbd connection under it (for recovery). */
+typedef struct {
+    fs_store_t store;   /* first: fhirsub_store_recover() casts back */
+    ap_dbd_t *dbd;
+} fhirsub_store_conn;
+
+/* Pool userdata key: the PostgreSQL backend our statements were prepared on. */
+#define FHIRSUB_PG_BACKEND_KEY "fhirsub:pg-backend"
 
 static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire;
 static apr_thread_mutex_t *migrate_mutex;
@@ -93,6 +104,34 @@ static apr_status_t migrate_once(apr_pool_t *p, server_rec *s, fs_store_t *store
     return rv;
 }
 
+static PGconn *pg_conn(ap_dbd_t *dbd)
+{
+    if (strcmp(apr_dbd_name(dbd->driver), "pgsql")) return NULL;
+    return apr_dbd_native_handle(dbd->driver, dbd->handle);
+}
+
+/* PostgreSQL keeps prepared statements per server session. A connection that libpq
+ * reset (apr_dbd_check_conn does so when mod_dbd hands it out after the server
+ * restarted) is a new session without them: remember which one ours are on. */
+static void note_backend(ap_dbd_t *dbd)
+{
+    PGconn *conn = pg_conn(dbd);
+    int *pid;
+    if (!conn) return;
+    pid = apr_palloc(dbd->pool, sizeof(*pid));
+    *pid = PQbackendPID(conn);
+    apr_pool_userdata_set(pid, FHIRSUB_PG_BACKEND_KEY, NULL, dbd->pool);
+}
+
+static int statements_lost(ap_dbd_t *dbd)
+{
+    PGconn *conn = pg_conn(dbd);
+    void *pid = NULL;
+    if (!conn) return 0;
+    apr_pool_userdata_get(&pid, FHIRSUB_PG_BACKEND_KEY, dbd->pool);
+    return !pid || *(int *)pid != PQbackendPID(conn);
+}
+
 /* Schema, then our statements, on one connection; p lives as long as it. */
 static apr_status_t setup_connection(apr_pool_t *p, server_rec *s, ap_dbd_t *dbd)
 {
@@ -108,8 +147,10 @@ static apr_status_t setup_connection(apr_pool_t *p, server_rec *s, ap_dbd_t *dbd
     if (APR_SUCCESS != (rv = fs_store_prepare_all(&store, p, &err))) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, FHIRSUB_LOGNO(10624)
                      "cannot prepare the mod_fhirsub statements: %s", err);
+        return rv;
     }
-    return rv;
+    note_backend(dbd);
+    return APR_SUCCESS;
 }
 
 static apr_status_t post_connect(apr_pool_t *p, dbd_cfg_t *cfg, ap_dbd_t *dbd)
@@ -124,10 +165,43 @@ void fhirsub_store_register_hooks(void)
     APR_OPTIONAL_HOOK(dbd, post_connect, post_connect, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
+/* A PostgreSQL connection whose server went away (restart, failover): reset it and
+ * prepare our statements on the new session. 1 = it was lost and is usable again. */
+static int reconnect_lost(request_rec *r, ap_dbd_t *dbd)
+{
+    PGconn *conn = pg_conn(dbd);
+
+    if (!conn || PQstatus(conn) != CONNECTION_BAD) return 0;
+    PQreset(conn);
+    if (PQstatus(conn) != CONNECTION_OK) return 0;
+    fs_store_forget_prepared(dbd->prepared);
+    if (APR_SUCCESS != setup_connection(dbd->pool, r->server, dbd)) return 0;
+    ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, FHIRSUB_LOGNO(10626)
+                  "the PostgreSQL connection was lost (server restarted?): reconnected");
+    return 1;
+}
+
+/* A server that shut down told the idle connection so, then closed it: reading what
+ * is pending (the notice, then the end of stream), without waiting, lets libpq notice
+ * before we send a statement. An idle session is sent nothing else unasked. */
+static void notice_closed(ap_dbd_t *dbd)
+{
+    PGconn *conn = pg_conn(dbd);
+    struct pollfd pfd;
+    int i;
+
+    if (!conn) return;
+    pfd.fd = PQsocket(conn);
+    pfd.events = POLLIN;
+    for (i = 0; i < 4 && PQstatus(conn) == CONNECTION_OK && poll(&pfd, 1, 0) > 0; ++i) {
+        PQconsumeInput(conn);
+    }
+}
+
 fs_store_t *fhirsub_store_acquire(request_rec *r)
 {
     ap_dbd_t *dbd;
-    fs_store_t *store;
+    fhirsub_store_conn *sc;
 
     if (!dbd_acquire || !(dbd = dbd_acquire(r))) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, FHIRSUB_LOGNO(10622)
@@ -135,8 +209,12 @@ fs_store_t *fhirsub_store_acquire(request_rec *r)
                       "and that the database is reachable and writable)");
         return NULL;
     }
-    /* Setup failed when this connection was opened (database busy or down then):
-     * try again now; the connection is ours alone for this request. */
+    notice_closed(dbd);
+    reconnect_lost(r, dbd);
+    /* Setup failed when this connection was opened (database busy or down then), or
+     * mod_dbd's check reset the connection since: try again now; it is ours alone for
+     * this request. */
+    if (statements_lost(dbd)) fs_store_forget_prepared(dbd->prepared);
     if (!fs_store_prepared_complete(dbd->prepared, dbd->driver)
         && APR_SUCCESS != setup_connection(dbd->pool, r->server, dbd)) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, FHIRSUB_LOGNO(10625)
@@ -144,9 +222,15 @@ fs_store_t *fhirsub_store_acquire(request_rec *r)
                       "(schema setup failed, see earlier errors)");
         return NULL;
     }
-    store = apr_pcalloc(r->pool, sizeof(*store));
-    store->driver = dbd->driver;
-    store->handle = dbd->handle;
-    store->prepared = dbd->prepared;
-    return store;
+    sc = apr_pcalloc(r->pool, sizeof(*sc));
+    sc->store.driver = dbd->driver;
+    sc->store.handle = dbd->handle;
+    sc->store.prepared = dbd->prepared;
+    sc->dbd = dbd;
+    return &sc->store;
+}
+
+int fhirsub_store_recover(request_rec *r, fs_store_t *store)
+{
+    return reconnect_lost(r, ((fhirsub_store_conn *)store)->dbd);
 }

@@ -24,4 +24,9 @@ void fhirsub_store_child_init(apr_pool_t *pchild, server_rec *s);
  * (logged; the caller answers 503). */
 fs_store_t *fhirsub_store_acquire(request_rec *r);
 
+/* After a statement failed: when the connection under store was lost (PostgreSQL
+ * restarted or failed over), reconnect and prepare again. 1 = worth retrying the
+ * failed work once on the same store; 0 = nothing was lost or it cannot be mended. */
+int fhirsub_store_recover(request_rec *r, fs_store_t *store);
+
 #endif

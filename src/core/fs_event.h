@@ -35,7 +35,9 @@ apr_status_t fs_event_live_subs(fs_store_t *store, apr_pool_t *p,
 
 /* Record change and an event for each subscription in sub_ids (const char*), in
  * one transaction; subscriptions deleted or switched off meanwhile get none.
- * On PostgreSQL the notifiers are told at commit (NOTIFY fhirsub_event). */
+ * On PostgreSQL the notifiers are told at commit (NOTIFY fhirsub_event).
+ * APR_EINCOMPLETE: the commit failed and may have happened (do not redo); any other
+ * error: nothing was recorded. */
 apr_status_t fs_event_record(fs_store_t *store, apr_pool_t *p, const fs_change_t *change,
                              const apr_array_header_t *sub_ids);
 

@@ -292,7 +292,8 @@ static apr_status_t tx_start(fs_store_t *store, apr_pool_t *p, apr_dbd_transacti
 }
 
 /* Commit unless rv says otherwise; a failed statement inside already latched a
- * rollback in the driver. */
+ * rollback in the driver. A failed commit answers APR_EINCOMPLETE: the connection
+ * may have died after the server committed, so the work must not simply be redone. */
 static apr_status_t tx_end(fs_store_t *store, apr_pool_t *p, apr_dbd_transaction_t *tx,
                            apr_status_t rv)
 {
@@ -304,7 +305,7 @@ static apr_status_t tx_end(fs_store_t *store, apr_pool_t *p, apr_dbd_transaction
     if (err && rv == APR_SUCCESS) {
         fs_log_perror(FS_LOG_MARK, FS_LOG_ERR, APR_EGENERAL, p,
                       "FS00105: commit failed: %s", fs_store_error(store, err));
-        rv = APR_EGENERAL;
+        rv = APR_EINCOMPLETE;
     }
     return rv;
 }
@@ -343,6 +344,19 @@ apr_status_t fs_store_prepare_all(fs_store_t *store, apr_pool_t *p, const char *
         }
     }
     return APR_SUCCESS;
+}
+
+void fs_store_forget_prepared(apr_hash_t *prepared)
+{
+    const fs_stmt_def_t *const *table;
+    const fs_stmt_def_t *def;
+
+    if (!prepared) return;
+    for (table = statement_tables; *table; ++table) {
+        for (def = *table; def->label; ++def) {
+            apr_hash_set(prepared, def->label, APR_HASH_KEY_STRING, NULL);
+        }
+    }
 }
 
 int fs_store_prepared_complete(apr_hash_t *prepared, const apr_dbd_driver_t *driver)

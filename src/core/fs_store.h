@@ -39,6 +39,10 @@ apr_status_t fs_store_prepare_all(fs_store_t *store, apr_pool_t *p, const char *
 /* True when every statement for this driver is in prepared. */
 int fs_store_prepared_complete(apr_hash_t *prepared, const apr_dbd_driver_t *driver);
 
+/* Drop our statements from prepared, e.g. after the server session under them was
+ * reset (PostgreSQL forgets prepared statements then); others' entries stay. */
+void fs_store_forget_prepared(apr_hash_t *prepared);
+
 /* Create or migrate the schema to FS_SCHEMA_VERSION. Safe to run from many processes
  * at once: each step is one transaction and a loser of a race finds the work done. */
 apr_status_t fs_store_migrate(fs_store_t *store, apr_pool_t *p, const char **perr);

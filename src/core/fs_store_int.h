@@ -24,7 +24,8 @@ apr_status_t fs_store_select(fs_store_t *store, apr_pool_t *p, const char *label
 
 apr_status_t fs_store_tx_start(fs_store_t *store, apr_pool_t *p,
                                apr_dbd_transaction_t **ptx);
-/* Commit unless rv is an error (then roll back); returns the outcome. */
+/* Commit unless rv is an error (then roll back); returns the outcome: APR_EINCOMPLETE
+ * when the commit itself failed (its effect is unknown). */
 apr_status_t fs_store_tx_end(fs_store_t *store, apr_pool_t *p, apr_dbd_transaction_t *tx,
                              apr_status_t rv);
 

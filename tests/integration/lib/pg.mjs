@@ -71,7 +71,8 @@ async function stopServer(dataDir) {
 
 /**
  * Starts a private cluster in dir (a new temp dir when omitted).
- * @returns {Promise<{port:number, conninfo:string, dir:string, log():string, stop():Promise<void>}>}
+ * @returns {Promise<{port:number, conninfo:string, dir:string, log():string, stop():Promise<void>,
+ *   restart({downMs}):Promise<void>}>}
  */
 export async function startPostgres(dir, { timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
   const ownDir = dir ? ensureDir(dir, 0o700) : makeTempDir('fhirsub-pg-');
@@ -90,7 +91,14 @@ export async function startPostgres(dir, { timeoutMs = DEFAULT_TIMEOUT_MS } = {}
   try {
     await initCluster(dataDir, timeoutMs);
     const port = await withFreePort((p) => startServer({ dir: ownDir, dataDir, logFile, port: p, timeoutMs }).then(() => p));
-    return { port, conninfo: conninfoFor(port), dir: ownDir, log: () => readFileOr(logFile), stop };
+    // A fast restart on the same port (pg_ctl keeps the options): every client connection is
+    // cut, as by a failover or a maintenance restart.
+    const restart = async ({ downMs = 0 } = {}) => {
+      await run(...asPostgres('pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', '-t', '20', 'stop']), { timeoutMs: 25_000 });
+      if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
+      await startServer({ dir: ownDir, dataDir, logFile, port, timeoutMs });
+    };
+    return { port, conninfo: conninfoFor(port), dir: ownDir, log: () => readFileOr(logFile), stop, restart };
   } catch (err) {
     await stop();
     throw err;
