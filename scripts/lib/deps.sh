@@ -6,13 +6,17 @@ FHIRSUB_APT_PACKAGES="build-essential autoconf automake libtool pkg-config
  apache2 apache2-dev apache2-utils libaprutil1-dbd-sqlite3 libaprutil1-dbd-pgsql
  libjson-c-dev libjwt-dev libwebsockets-dev libssl-dev check libpq-dev libsqlite3-dev
  sqlite3 postgresql curl ca-certificates"
+# Only the tests need these (the console's browser test drives Debian's Chromium).
+# shellcheck disable=SC2034  # used by scripts/test
+FHIRSUB_TEST_APT_PACKAGES="chromium"
 
 fhirsub_log() { printf '==> %s\n' "$*"; }
 
-# Install only what is missing, so a prepared machine starts at once.
+# Install only what is missing, so a prepared machine starts at once. Arguments: more
+# packages than FHIRSUB_APT_PACKAGES (scripts/test passes FHIRSUB_TEST_APT_PACKAGES).
 fhirsub_install_deps() {
     local missing="" pkg
-    for pkg in $FHIRSUB_APT_PACKAGES; do
+    for pkg in $FHIRSUB_APT_PACKAGES "$@"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
             || missing="$missing $pkg"
     done
