@@ -110,7 +110,9 @@ async function fetchTopics() {
 async function loadBase(event) {
   if (event) event.preventDefault();
   state.base = $('base').value.replace(/\/+$/, '');
-  $('create').disabled = true;
+  state.sub = null;
+  state.token = null;
+  ['create', 'token', 'connect'].forEach((id) => ($(id).disabled = true));
   say('base-status', 'reading the CapabilityStatement and the topics…');
   try {
     state.version = versionOf(await fhir('GET', 'metadata'));
