@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
 import {
-  demoProcesses, demoSetup, demoUrls, startDetached, startForeground, stopDemo, takenPorts,
+  demoProcesses, demoSetup, demoUrls, killLeftovers, startDetached, startForeground, stopDemo, takenPorts,
 } from './lib/demo.mjs';
 import { fhir } from './lib/fhir.mjs';
 import { backportBody, TOPIC } from './lib/fhirsub.mjs';
@@ -67,9 +67,11 @@ describe('scripts/demo --detach', () => {
   });
 
   after(async () => {
-    if (setup && !stopped) await stopDemo(setup);
-    setup?.unregister();
-    removeDir(setup?.dir);
+    if (!setup) return;
+    if (!stopped) await stopDemo(setup);
+    killLeftovers(setup);
+    setup.unregister();
+    removeDir(setup.dir);
   });
 
   test('starts on the given ports, returns 0 once every part answers and prints the URLs', async () => {
@@ -216,6 +218,19 @@ describe('scripts/demo --detach', () => {
       await page.close();
     });
 
+    test('R4 encounter-complete topic: the sample follows the trigger (status=finished) and the patient filter', async () => {
+      const { page, errors } = await openConsole();
+      await statusOk(page, 'base-status');
+      const patient = `Patient/${uniq('p')}`;
+      const { ref } = await runLoop(page, { topicUrl: TOPIC.encounterComplete, filter: 'patient', value: patient, heartbeat: 60 });
+      const written = await fhir(urls.fhirBase).get(ref);
+      assert.equal(written.status, 200, written.text);
+      assert.equal(written.body.status, 'finished');
+      assert.equal(written.body.subject.reference, patient);
+      assert.deepEqual(errors, [], 'no script error on the page');
+      await page.close();
+    });
+
     test('R5 base: the same loop in the R5 shape (filterBy, SubscriptionStatus notifications)', async () => {
       assert.ok(urls.fhirBase, 'the demo printed its FHIR base');
       const r5Base = urls.fhirBase.replace(/\/R4$/, '/R5');
@@ -258,6 +273,7 @@ describe('scripts/demo in the foreground', () => {
       await assertAllGone(setup);
     } finally {
       await stopDemo(setup);
+      killLeftovers(setup);
       setup.unregister();
       removeDir(setup.dir);
     }

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from './fhirsub.mjs';
 import { freePorts, isPortOpen } from './ports.mjs';
-import { capture, makeTempDir, onProcessExit, readFileOr, runSync, waitFor, withTimeout } from './util.mjs';
+import { capture, makeTempDir, onProcessExit, readFileOr, runSync, signalProcess, waitFor, withTimeout } from './util.mjs';
 
 export const DEMO = path.join(REPO_ROOT, 'scripts/demo');
 // Install and build steps run first: quick when all is there, the first time not.
@@ -20,9 +20,18 @@ export async function demoSetup() {
   const dir = makeTempDir('fhirsub-demo-');
   const args = ['--http-port', http, '--ws-port', ws, '--wake-port', wake, '--backend-port', backend, '--dir', dir]
     .map(String);
-  // An aborted run must not leave the demo behind either.
-  const unregister = onProcessExit(() => runSync(DEMO, ['--stop', '--dir', dir], { timeoutMs: 30_000 }));
-  return { dir, http, ws, wake, backend, args, unregister };
+  const setup = { dir, http, ws, wake, backend, args };
+  // An aborted run must not leave the demo behind either, even when --stop is what broke.
+  setup.unregister = onProcessExit(() => {
+    runSync(DEMO, ['--stop', '--dir', dir], { timeoutMs: 30_000 });
+    killLeftovers(setup);
+  });
+  return setup;
+}
+
+/** SIGKILL to whatever of this demo is still there (the tests' safety net after --stop). */
+export function killLeftovers(setup) {
+  for (const { pid } of demoProcesses(setup)) signalProcess(pid, 'SIGKILL');
 }
 
 /** The URLs the demo printed, or null for what it did not print. */
