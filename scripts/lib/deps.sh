@@ -6,9 +6,10 @@ FHIRSUB_APT_PACKAGES="build-essential autoconf automake libtool pkg-config
  apache2 apache2-dev apache2-utils libaprutil1-dbd-sqlite3 libaprutil1-dbd-pgsql
  libjson-c-dev libjwt-dev libwebsockets-dev libssl-dev check libpq-dev libsqlite3-dev
  sqlite3 postgresql curl ca-certificates"
-# Only the tests need these (the console's browser test drives Debian's Chromium).
+# Only the tests need these (the console's browser test drives Debian's Chromium; a
+# font so that its screenshot shows text).
 # shellcheck disable=SC2034  # used by scripts/test
-FHIRSUB_TEST_APT_PACKAGES="chromium"
+FHIRSUB_TEST_APT_PACKAGES="chromium fonts-dejavu-core"
 
 fhirsub_log() { printf '==> %s\n' "$*"; }
 

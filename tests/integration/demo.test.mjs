@@ -19,9 +19,10 @@ import { removeDir, waitFor } from './lib/util.mjs';
 import { connectWs } from './lib/ws.mjs';
 
 const CHROMIUM = process.env.FHIRSUB_CHROMIUM || '/usr/bin/chromium';
-// The machine has no network: these flags keep Chromium from waiting on it.
+// The machine has no network: these flags keep Chromium from waiting on it (and from a small
+// /dev/shm in containers).
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
 const ARTIFACTS = path.join(path.dirname(new URL(import.meta.url).pathname), 'artifacts');
 const LOINC = 'http://loinc.org';
 const WAIT_MS = 20_000;
