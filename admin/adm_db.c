@@ -80,7 +80,7 @@ static apr_status_t sqlite_prepare_file(adm_ctx_t *ctx, int create)
     }
     if (who) {
         fs_log_perror(FS_LOG_MARK, FS_LOG_DEBUG, APR_SUCCESS, ctx->p,
-                      "running as %s, the owner of %s", who, ctx->params);
+                      "FS30001: running as %s, the owner of %s", who, ctx->params);
     }
     return APR_SUCCESS;
 }
@@ -156,7 +156,7 @@ static void tune_sqlite(adm_ctx_t *ctx)
     /* what the module sets too; a read-only user cannot, and need not */
     if (SQLITE_OK != sqlite3_exec(native, "PRAGMA journal_mode=WAL", NULL, NULL, &err)) {
         fs_log_perror(FS_LOG_MARK, FS_LOG_DEBUG, APR_SUCCESS, ctx->p,
-                      "journal mode not switched to WAL: %s", err ? err : "?");
+                      "FS30002: journal mode not switched to WAL: %s", err ? err : "?");
         sqlite3_free(err);
     }
 }

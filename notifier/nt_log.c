@@ -57,7 +57,8 @@ static void lws_emit(int lws_level, const char *line)
                          : (lws_level & LLL_WARN) ? FS_LOG_WARNING
                          : (lws_level & LLL_NOTICE) ? FS_LOG_INFO : FS_LOG_DEBUG;
     if (!level_cb(NULL, level)) return;
-    apr_snprintf(buf, sizeof(buf), "lws: %s", line);
+    /* libwebsockets' own lines share one number: grep FS20008 for all of them */
+    apr_snprintf(buf, sizeof(buf), "FS20008: lws: %s", line);
     n = strlen(buf);
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
     emit(level, buf);

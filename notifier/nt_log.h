@@ -1,7 +1,7 @@
 /* nt_log: the notifier's log sink. Core (FS0nnnn) and notifier (FS2nnnn) lines go
  * to stderr as "<UTC instant> [level] FSnnnnn: text", one line each, so systemd's
  * journal (or a test harness) keeps them; libwebsockets' own warnings and errors
- * are bridged in with an "lws: " prefix. Safe to call from any thread. */
+ * are bridged in as "FS20008: lws: text". Safe to call from any thread. */
 #ifndef NT_LOG_H
 #define NT_LOG_H
 
