@@ -10,7 +10,10 @@
 #include "fs_log.h"
 #include "fs_token.h"
 
+/* The build sets it to $(sysconfdir)/fhirsub/fhirsub-notifier.conf. */
+#ifndef NT_DEFAULT_CONFIG_FILE
 #define NT_DEFAULT_CONFIG_FILE "/etc/fhirsub/fhirsub-notifier.conf"
+#endif
 
 typedef struct nt_config_t {
     const char *file;                  /* the config file read, NULL = none */

@@ -38,17 +38,30 @@ static void on_signal(int sig)
     if (running && running->ctx) lws_cancel_service(running->ctx);
 }
 
+static const apr_getopt_option_t options[] = {
+    { "config", 'c', 1, "configuration file" },
+    { "option", 'o', 1, "set a configuration key" },
+    { "test", 't', 0, "check the configuration and exit" },
+    { "version", 'V', 0, "print the version and exit" },
+    { "help", 'h', 0, "this help" },
+    { NULL, 0, 0, NULL }
+};
+
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: fhirsub-notifier [-c FILE] [-o Key=Value]... [-t] [-V] [-h]\n"
-            "  -c FILE       configuration file (default " NT_DEFAULT_CONFIG_FILE
-            " when it exists)\n"
-            "  -o Key=Value  set a configuration key (after the file); repeatable\n"
-            "  -t            check the configuration and exit\n"
-            "  -V            print the version and exit\n"
-            "  -h            this help\n"
-            "Keys and defaults: docs/NOTIFIER.md and conf/fhirsub-notifier.conf.\n");
+            "The websocket half of mod_fhirsub: serves FhirSubWebSocketURL, binds clients with\n"
+            "the binding tokens httpd hands out and delivers their notifications.\n\n"
+            "  -c, --config FILE       configuration file (default " NT_DEFAULT_CONFIG_FILE
+            "\n                          when it exists)\n"
+            "  -o, --option Key=Value  set a configuration key (after the file); repeatable\n"
+            "  -t, --test              check the configuration and exit\n"
+            "  -V, --version           print the version and exit\n"
+            "  -h, --help              this help\n\n"
+            "Runs in the foreground and logs to stderr. SIGTERM or SIGINT: every client gets a\n"
+            "1001 close, then exit 0. Exit 1: cannot listen or start; 2: configuration error.\n"
+            "Keys and defaults: man fhirsub-notifier, the shipped fhirsub-notifier.conf.\n");
 }
 
 /* Read the file and the overrides; 0 on success, else the exit status. */
@@ -59,18 +72,18 @@ static int configure(nt_config_t *conf, apr_pool_t *p, int argc, const char *con
     const char *file = NULL, *arg, *err = NULL;
     apr_getopt_t *opt;
     apr_status_t rv;
-    char ch;
-    int i;
+    int ch, i;
 
     nt_config_defaults(conf);
     apr_getopt_init(&opt, p, argc, argv);
-    while (APR_SUCCESS == (rv = apr_getopt(opt, "c:o:tVh", &ch, &arg))) {
+    while (APR_SUCCESS == (rv = apr_getopt_long(opt, options, &ch, &arg))) {
         switch (ch) {
         case 'c': file = arg; break;
         case 'o': APR_ARRAY_PUSH(overrides, const char *) = arg; break;
         case 't': *ptest = 1; break;
         case 'V': printf("fhirsub-notifier %s\n", FHIRSUB_VERSION); return -1;
-        default: usage(stdout); return -1;
+        case 'h': usage(stdout); return -1;
+        default: break;
         }
     }
     if (rv != APR_EOF || opt->ind < argc) {
