@@ -6,10 +6,13 @@ FHIRSUB_APT_PACKAGES="build-essential autoconf automake libtool pkg-config
  apache2 apache2-dev apache2-utils libaprutil1-dbd-sqlite3 libaprutil1-dbd-pgsql
  libjson-c-dev libjwt-dev libwebsockets-dev libssl-dev check libpq-dev libsqlite3-dev
  sqlite3 postgresql curl ca-certificates"
-# Only the tests need these (the console's browser test drives Debian's Chromium; a
-# font so that its screenshot shows text).
+# Only the tests need these: the console's browser test drives Debian's Chromium (a font so
+# that its screenshot shows text); the example site's OAuth branch is checked with
+# mod_auth_openidc really loaded (its postinst enables it in the system's apache2, which our
+# tests never use); openssl makes test certificates; groff renders the man pages.
 # shellcheck disable=SC2034  # used by scripts/test
-FHIRSUB_TEST_APT_PACKAGES="chromium fonts-dejavu-core"
+FHIRSUB_TEST_APT_PACKAGES="chromium fonts-dejavu-core
+ libapache2-mod-auth-openidc openssl groff-base"
 
 fhirsub_log() { printf '==> %s\n' "$*"; }
 

@@ -13,12 +13,12 @@ function parseMessage(data, isBinary) {
 }
 
 /**
- * Opens url (ws://...). Resolves once open to
+ * Opens url (ws:// or wss://; `ca` trusts a test certificate). Resolves once open to
  * {socket, next({timeoutMs}) → next message (parsed JSON, else text), send(value), close()}.
  * Messages are queued from the moment the socket opens, so none is lost between next() calls.
  */
-export function connectWs(url, { timeoutMs = DEFAULT_TIMEOUT_MS, headers } = {}) {
-  const socket = new WebSocket(url, { headers, handshakeTimeout: timeoutMs });
+export function connectWs(url, { timeoutMs = DEFAULT_TIMEOUT_MS, headers, ca } = {}) {
+  const socket = new WebSocket(url, { headers, handshakeTimeout: timeoutMs, ...(ca ? { ca } : {}) });
   const queue = [];
   const waiters = [];
   let closed = null;
