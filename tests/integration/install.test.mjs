@@ -79,6 +79,7 @@ describe('make install DESTDIR', () => {
       [path.join(dirs.systemdsystemunitdir, 'fhirsub-notifier.service'), 'the systemd unit'],
       [path.join(dirs.man8dir, 'fhirsub-notifier.8'), 'a man page'],
       [path.join(dirs.man8dir, 'fhirsub-admin.8'), 'a man page'],
+      [path.join(dirs.datadir, 'fhirsub/console/index.html'), 'the console (the example site\'s commented Alias)'],
     ];
     for (const [file, what] of expected) {
       assert.ok(fs.statSync(inDest(file)).isFile(), `${what}: ${file}\n${installOutput}`);
