@@ -1,7 +1,7 @@
 #include <string.h>
-#include <apr_lib.h>
 #include <apr_strings.h>
 
+#include "fs_fhir.h"
 #include "fs_id.h"
 #include "fs_json.h"
 #include "fs_change.h"
@@ -17,15 +17,15 @@ typedef struct write_t {
     json_object *sent;        /* resource the client sent, or NULL */
 } write_t;
 
-static int is_type_name(const char *s, apr_size_t n)
-{
-    apr_size_t i;
-    if (n == 0 || !apr_isupper(s[0])) return 0;
-    for (i = 1; i < n; ++i) {
-        if (!apr_isalpha(s[i])) return 0;
-    }
-    return 1;
-}
+/* What fs_change_derive works with. */
+typedef struct derive_t {
+    apr_pool_t *p;
+    const fs_capture_t *cap;
+    apr_hash_t *versions;         /* fs_prior_versions of cap->priors */
+    apr_time_t now;
+    apr_array_header_t *out;      /* fs_change_t* */
+    apr_status_t rv;              /* APR_INCOMPLETE once a change is known to be missing */
+} derive_t;
 
 /* "Type/id[/_history/vid]" in a path or URL, after any base: the last such run. */
 static void parse_ref(apr_pool_t *p, const char *url, const char **ptype, const char **pid,
@@ -41,7 +41,7 @@ static void parse_ref(apr_pool_t *p, const char *url, const char **ptype, const 
         parts[n++] = tok;
     }
     for (i = n - 1; i >= 0; --i) {
-        if (!is_type_name(parts[i], strlen(parts[i]))) continue;
+        if (!fs_fhir_type_name(parts[i], strlen(parts[i]))) continue;
         *ptype = parts[i];
         if (i + 1 < n && strcmp(parts[i + 1], "_history")) *pid = parts[i + 1];
         if (i + 3 < n && !strcmp(parts[i + 2], "_history")) *pvid = parts[i + 3];
@@ -53,7 +53,7 @@ static void parse_ref(apr_pool_t *p, const char *url, const char **ptype, const 
 static const char *url_type(apr_pool_t *p, const char *url)
 {
     apr_size_t n = strcspn(url, "/?");
-    return is_type_name(url, n) ? apr_pstrmemdup(p, url, n) : NULL;
+    return fs_fhir_type_name(url, n) ? apr_pstrmemdup(p, url, n) : NULL;
 }
 
 static const char *etag_version(apr_pool_t *p, const char *etag)
@@ -88,7 +88,7 @@ static int is_write(const write_t *w)
     int conditional = w->url[path_len] == '?';
     const char *id = w->url + type_len + 1;
 
-    if (!is_type_name(w->url, type_len)) return 0;
+    if (!fs_fhir_type_name(w->url, type_len)) return 0;
     /* A POST answered 200 created nothing (If-None-Exist found the resource). */
     if (!strcmp(w->method, "POST")) return type_len == path_len && !strncmp(w->status, "201", 3);
     if (strcmp(w->method, "PUT") && strcmp(w->method, "PATCH") && strcmp(w->method, "DELETE")) {
@@ -136,6 +136,44 @@ static fs_change_t *change_from(apr_pool_t *p, const write_t *w, apr_time_t now)
     return c;
 }
 
+/* DELETE Type?search: one delete per resource the search before it found (it names no
+ * id itself), each with that resource as its previous version. */
+static void add_conditional_deletes(derive_t *d, const write_t *w)
+{
+    apr_size_t n = strcspn(w->url, "?");
+    const char *type = apr_pstrmemdup(d->p, w->url, n);
+    const fs_prior_t *pr = fs_prior_of_cond(d->cap->priors, type, w->url + n + 1);
+    int i;
+
+    if (!pr || !pr->complete) d->rv = APR_INCOMPLETE;
+    for (i = 0; pr && i < pr->found->nelts; ++i) {
+        json_object *res = APR_ARRAY_IDX(pr->found, i, json_object *);
+        write_t one = *w;
+        fs_change_t *c;
+        one.url = apr_pstrcat(d->p, type, "/", fs_json_get_str(res, "id"), NULL);
+        if ((c = change_from(d->p, &one, d->now))) {
+            c->previous = res;
+            APR_ARRAY_PUSH(d->out, fs_change_t *) = c;
+        }
+    }
+}
+
+static void add_write(derive_t *d, const write_t *w)
+{
+    apr_size_t type_len = strcspn(w->url, "/?");
+    fs_change_t *c;
+
+    if (!strcmp(w->method, "DELETE") && w->url[type_len] == '?' && is_write(w)) {
+        add_conditional_deletes(d, w);
+        return;
+    }
+    if (!(c = change_from(d->p, w, d->now))) return;
+    if (strcmp(c->interaction, "create")) {
+        c->previous = fs_prior_version(d->versions, c->resource_type, c->resource_id);
+    }
+    APR_ARRAY_PUSH(d->out, fs_change_t *) = c;
+}
+
 static json_object *parse_body(apr_pool_t *p, const char *text, apr_size_t len, int complete)
 {
     json_object *j = NULL;
@@ -153,8 +191,7 @@ static json_object *entry_member(json_object *entries, size_t i, const char *key
     return fs_json_get_typed(e, key, json_type_object);
 }
 
-static void bundle_changes(apr_array_header_t *out, apr_pool_t *p, json_object *req,
-                           json_object *resp, apr_time_t now)
+static void bundle_changes(derive_t *d, json_object *req, json_object *resp)
 {
     json_object *reqs = fs_json_get_typed(req, "entry", json_type_array);
     json_object *resps = fs_json_get_typed(resp, "entry", json_type_array);
@@ -166,7 +203,6 @@ static void bundle_changes(apr_array_header_t *out, apr_pool_t *p, json_object *
         json_object *rq = entry_member(reqs, i, "request");
         json_object *rs = entry_member(resps, i, "response");
         write_t w;
-        fs_change_t *c;
         memset(&w, 0, sizeof(w));
         w.method = fs_json_get_str(rq, "method");
         w.url = fs_json_get_str(rq, "url");
@@ -178,7 +214,7 @@ static void bundle_changes(apr_array_header_t *out, apr_pool_t *p, json_object *
         w.etag = fs_json_get_str(rs, "etag");
         w.answered = entry_member(resps, i, "resource");
         w.sent = entry_member(reqs, i, "resource");
-        if ((c = change_from(p, &w, now))) APR_ARRAY_PUSH(out, fs_change_t *) = c;
+        add_write(d, &w);
     }
 }
 
@@ -193,18 +229,25 @@ apr_status_t fs_change_derive(apr_array_header_t **pchanges, apr_pool_t *p,
 {
     json_object *req, *resp;
     write_t w;
-    fs_change_t *c;
+    derive_t d;
 
     *pchanges = apr_array_make(p, 1, sizeof(fs_change_t *));
     if (cap->status < 200 || cap->status > 299) return APR_SUCCESS;
+    memset(&d, 0, sizeof(d));
+    d.p = p;
+    d.cap = cap;
+    d.versions = fs_prior_versions(p, cap->priors);
+    d.now = now;
+    d.out = *pchanges;
+    d.rv = APR_SUCCESS;
     req = parse_body(p, cap->req_body, cap->req_len, cap->req_complete);
     resp = parse_body(p, cap->resp_body, cap->resp_len, cap->resp_complete);
     if (!*cap->path) {
         if (!strcmp(cap->method, "POST") && is_bundle_of(req, "transaction", "batch")
             && is_bundle_of(resp, "transaction-response", "batch-response")) {
-            bundle_changes(*pchanges, p, req, resp, now);
+            bundle_changes(&d, req, resp);
         }
-        return APR_SUCCESS;
+        return d.rv;
     }
     memset(&w, 0, sizeof(w));
     w.method = cap->method;
@@ -214,6 +257,6 @@ apr_status_t fs_change_derive(apr_array_header_t **pchanges, apr_pool_t *p,
     w.etag = cap->etag;
     w.answered = resp;
     w.sent = strcmp(cap->method, "PATCH") ? req : NULL;  /* a patch is no resource */
-    if ((c = change_from(p, &w, now))) APR_ARRAY_PUSH(*pchanges, fs_change_t *) = c;
-    return APR_SUCCESS;
+    add_write(&d, &w);
+    return d.rv;
 }

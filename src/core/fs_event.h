@@ -24,6 +24,9 @@ typedef struct fs_change_t {
     const char *response_status;  /* e.g. "201 Created" */
     const char *body;             /* the resource JSON, "" for a delete or none */
     json_object *resource;        /* body parsed (NULL when none), for matching */
+    json_object *previous;        /* the version before (an update's prior version, the
+                                   * deleted resource), NULL when unknown; matching only,
+                                   * never stored */
 } fs_change_t;
 
 /* Statements of this file, prepared with the store's (fs_store_prepare_all). */

@@ -25,6 +25,16 @@ int fs_fhir_id_valid(const char *s)
     return n > 0;
 }
 
+int fs_fhir_type_name(const char *s, size_t n)
+{
+    size_t i;
+    if (n == 0 || s[0] < 'A' || s[0] > 'Z') return 0;
+    for (i = 1; i < n; ++i) {
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z'))) return 0;
+    }
+    return 1;
+}
+
 int fs_fhir_status_code_valid(fs_fhir_version_t v, const char *code)
 {
     static const char *const codes[] = {

@@ -3,6 +3,8 @@
 #ifndef FS_FHIR_H
 #define FS_FHIR_H
 
+#include <stddef.h>
+
 /* One per FHIR base location: R4 = 4.0.1 with the Subscriptions R5 Backport IG,
  * R5 = 5.0.0. The numeric values are stable (they may be stored or configured). */
 typedef enum {
@@ -55,6 +57,10 @@ const char *fs_fhir_version_str(fs_fhir_version_t v);
 
 /* True for a FHIR id: [A-Za-z0-9\-\.]{1,64}. Safe to put in URLs and logs. */
 int fs_fhir_id_valid(const char *s);
+
+/* True when the n bytes at s are a resource type name: an ASCII upper-case letter, then
+ * letters ("Encounter"). How a type is told from other path segments in a URL. */
+int fs_fhir_type_name(const char *s, size_t n);
 
 /* True for a Subscription.status code of that version: requested, active, error,
  * off; R5 adds entered-in-error. */

@@ -5,6 +5,7 @@
 #include "fs_check.h"
 #include "../../src/core/fs_change.h"
 #include "../../src/core/fs_json.h"
+#include "../../src/core/fs_prior.h"
 
 static fs_capture_t cap;
 
@@ -23,12 +24,38 @@ static void capture(const char *method, const char *path, int status, const char
     cap.resp_complete = 1;
 }
 
-static apr_array_header_t *derive(void)
+static apr_array_header_t *derive_rv(apr_status_t expect)
 {
     apr_array_header_t *changes = NULL;
-    ck_assert_int_eq(fs_change_derive(&changes, pool, &cap, apr_time_now()), APR_SUCCESS);
+    ck_assert_int_eq(fs_change_derive(&changes, pool, &cap, apr_time_now()), expect);
     ck_assert_ptr_nonnull(changes);
     return changes;
+}
+
+static apr_array_header_t *derive(void)
+{
+    return derive_rv(APR_SUCCESS);
+}
+
+/* The reads fs_prior plans for the capture, answered with status and body. */
+static void answer_priors(int status, const char *body)
+{
+    apr_array_header_t *priors = NULL;
+    json_object *bundle = NULL;
+    const char *err = NULL;
+    int i;
+
+    if (!*cap.path && cap.req_body) {
+        ck_assert_int_eq(fs_json_parse(&bundle, pool, cap.req_body, cap.req_len, &err),
+                         APR_SUCCESS);
+    }
+    ck_assert_int_eq(fs_prior_plan(&priors, pool, cap.method, cap.path, bundle, NULL),
+                     APR_SUCCESS);
+    for (i = 0; i < priors->nelts; ++i) {
+        fs_prior_answer(APR_ARRAY_IDX(priors, i, fs_prior_t *), pool, status, body,
+                        body ? strlen(body) : 0, 1);
+    }
+    cap.priors = priors;
 }
 
 static const fs_change_t *only_change(void)
@@ -174,6 +201,79 @@ START_TEST(conditional_update)
 }
 END_TEST
 
+#define OBS_O1 "{\"resourceType\":\"Observation\",\"id\":\"o1\",\"status\":\"final\"}"
+#define SEARCH_O1_O2 "{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"entry\":[" \
+    "{\"resource\":" OBS_O1 "},{\"resource\":{\"resourceType\":\"Observation\",\"id\":\"o2\"}}]}"
+
+/* The version read before a delete goes with its change, for the filters. */
+START_TEST(delete_with_previous)
+{
+    const fs_change_t *c;
+    capture("DELETE", "Observation/o1", 200, NULL, NULL);
+    answer_priors(200, OBS_O1);
+    c = only_change();
+    ck_assert_ptr_null(c->resource);
+    ck_assert_ptr_nonnull(c->previous);
+    ck_assert_str_eq(fs_json_get_str(c->previous, "status"), "final");
+    /* gone before: nothing to go with it */
+    answer_priors(404, NULL);
+    ck_assert_ptr_null(only_change()->previous);
+}
+END_TEST
+
+/* DELETE Type?search names no id: one delete per resource the search before it found. */
+START_TEST(conditional_delete)
+{
+    apr_array_header_t *changes;
+    const fs_change_t *c;
+
+    capture("DELETE", "Observation?code=x|1", 200, NULL, NULL);
+    answer_priors(200, SEARCH_O1_O2);
+    changes = derive();
+    ck_assert_int_eq(changes->nelts, 2);
+    c = APR_ARRAY_IDX(changes, 0, const fs_change_t *);
+    assert_change(c, "Observation", "o1", "", "delete", "DELETE", "Observation/o1");
+    ck_assert_str_eq(fs_json_get_str(c->previous, "id"), "o1");
+    c = APR_ARRAY_IDX(changes, 1, const fs_change_t *);
+    assert_change(c, "Observation", "o2", "", "delete", "DELETE", "Observation/o2");
+    ck_assert_ptr_null(c->resource);
+    ck_assert_str_eq(c->response_status, "200");
+
+    /* found nothing: deleted nothing */
+    answer_priors(200, "{\"resourceType\":\"Bundle\",\"type\":\"searchset\"}");
+    ck_assert_int_eq(derive()->nelts, 0);
+    /* the search failed, or was never made: unknown, and said so */
+    answer_priors(500, NULL);
+    ck_assert_int_eq(derive_rv(APR_INCOMPLETE)->nelts, 0);
+    cap.priors = NULL;
+    ck_assert_int_eq(derive_rv(APR_INCOMPLETE)->nelts, 0);
+    /* a failed conditional delete is no change, whatever was found */
+    capture("DELETE", "Observation?code=x|1", 412, NULL, NULL);
+    answer_priors(200, SEARCH_O1_O2);
+    ck_assert_int_eq(derive()->nelts, 0);
+}
+END_TEST
+
+/* Only updates and deletes have a version before; a PUT that created has none. */
+START_TEST(update_with_previous)
+{
+    const fs_change_t *c;
+    capture("PUT", "Observation/o1", 200, NULL, NULL);
+    cap.priors = NULL;
+    ck_assert_ptr_null(only_change()->previous);
+    capture("DELETE", "Observation/o1", 200, NULL, NULL);
+    answer_priors(200, OBS_O1);
+    cap.method = "PUT";   /* the same read, as a topic with `previous` criteria plans it */
+    c = only_change();
+    ck_assert_str_eq(c->interaction, "update");
+    ck_assert_ptr_nonnull(c->previous);
+    cap.status = 201;
+    c = only_change();
+    ck_assert_str_eq(c->interaction, "create");
+    ck_assert_ptr_null(c->previous);
+}
+END_TEST
+
 #define TX_HEAD(type) "{\"resourceType\":\"Bundle\",\"type\":\"" type "\",\"entry\":["
 #define TX_REQ TX_HEAD("transaction") TX_ENTRIES
 #define TX_ENTRIES \
@@ -235,6 +335,38 @@ START_TEST(transaction_mismatch)
 }
 END_TEST
 
+/* Entries get the versions read before the Bundle; a conditional DELETE entry one delete
+ * per resource found; failed entries none. */
+START_TEST(bundle_previous_and_conditional_delete)
+{
+    apr_array_header_t *changes;
+    const fs_change_t *c;
+    const char *req = TX_HEAD("batch")
+        "{\"request\":{\"method\":\"DELETE\",\"url\":\"Observation?code=x|1\"}},"
+        "{\"request\":{\"method\":\"DELETE\",\"url\":\"Observation/o1\"}},"
+        "{\"request\":{\"method\":\"DELETE\",\"url\":\"Observation/o9\"}},"
+        "{\"request\":{\"method\":\"DELETE\",\"url\":\"Observation?code=x|2\"}}]}";
+    const char *resp = "{\"resourceType\":\"Bundle\",\"type\":\"batch-response\",\"entry\":["
+        "{\"response\":{\"status\":\"200 OK\"}},{\"response\":{\"status\":\"204\"}},"
+        "{\"response\":{\"status\":\"404 Not Found\"}},{\"response\":{\"status\":\"412\"}}]}";
+
+    capture("POST", "", 200, req, resp);
+    answer_priors(200, SEARCH_O1_O2);   /* every read finds o1 and o2 */
+    changes = derive();
+    ck_assert_int_eq(changes->nelts, 3);
+    c = APR_ARRAY_IDX(changes, 0, const fs_change_t *);
+    assert_change(c, "Observation", "o1", "", "delete", "DELETE", "Observation/o1");
+    ck_assert_str_eq(c->response_status, "200 OK");
+    c = APR_ARRAY_IDX(changes, 1, const fs_change_t *);
+    assert_change(c, "Observation", "o2", "", "delete", "DELETE", "Observation/o2");
+    ck_assert_ptr_nonnull(c->previous);
+    c = APR_ARRAY_IDX(changes, 2, const fs_change_t *);
+    assert_change(c, "Observation", "o1", "", "delete", "DELETE", "Observation/o1");
+    ck_assert_str_eq(fs_json_get_str(c->previous, "status"), "final");
+    ck_assert_str_eq(c->response_status, "204");
+}
+END_TEST
+
 static Suite *change_suite(void)
 {
     Suite *s = suite_create("change");
@@ -248,11 +380,15 @@ static Suite *change_suite(void)
     tcase_add_test(tc, answer_of_other_type_ignored);
     tcase_add_test(tc, failures_and_non_writes);
     tcase_add_test(tc, conditional_update);
+    tcase_add_test(tc, delete_with_previous);
+    tcase_add_test(tc, conditional_delete);
+    tcase_add_test(tc, update_with_previous);
     suite_add_tcase(s, tc);
     tc = fs_check_tcase("bundles");
     tcase_add_test(tc, transaction_entries);
     tcase_add_test(tc, batch_partial_failure);
     tcase_add_test(tc, transaction_mismatch);
+    tcase_add_test(tc, bundle_previous_and_conditional_delete);
     suite_add_tcase(s, tc);
     return s;
 }
