@@ -114,8 +114,7 @@ static int handler(request_rec *r)
     q.endpoint = fhirsub_route(r, c, &q.id, &q.op, &q.vid);
     if (q.endpoint == FHIRSUB_EP_NONE) {
         /* The FHIR server's: watch writes on their way there and back. */
-        fhirsub_capture_start(r, c, fhirsub_route_rel(r, c));
-        return DECLINED;
+        return fhirsub_capture_start(r, c, fhirsub_route_rel(r, c));
     }
     q.r = r;
     q.conf = c;

@@ -1,5 +1,4 @@
 #include <string.h>
-#include <apr_lib.h>
 #include <apr_strings.h>
 #include <httpd.h>
 #include <http_config.h>
@@ -10,12 +9,12 @@
 
 #include "fs_change.h"
 #include "fs_event.h"
-#include "fs_fhir.h"
-#include "fs_filter.h"
 #include "fs_json.h"
 #include "fs_match.h"
 #include "fs_topic.h"
 #include "mod_fhirsub_config.h"
+#include "mod_fhirsub_copy.h"
+#include "mod_fhirsub_prior.h"
 #include "mod_fhirsub_store.h"
 #include "mod_fhirsub_wake.h"
 #include "mod_fhirsub_capture.h"
@@ -26,59 +25,60 @@ APLOG_USE_MODULE(fhirsub);
 
 #define CAPTURE_IN "FHIRSUB_CAPTURE_IN"
 #define CAPTURE_OUT "FHIRSUB_CAPTURE_OUT"
-#define CAPTURE_PREVIOUS "FHIRSUB_CAPTURE_PREVIOUS"
-
-/* A body as far as it was copied; complete = 0 once it outgrew the bound. */
-typedef struct body_copy {
-    char *data;
-    apr_size_t len, cap;
-    int overflow;
-} body_copy;
 
 typedef struct capture_ctx {
     const fhirsub_dir_conf *conf;  /* the location's configuration */
-    const char *rel;               /* path below the base */
-    body_copy req;                 /* what the client sent */
-    body_copy resp;                /* what the FHIR server answered */
+    const char *path;              /* below the base, with the query */
+    fhirsub_copy *req;             /* what the client sent */
+    fhirsub_copy *resp;            /* what the FHIR server answered */
     int resp_encoded;              /* answer has a Content-Encoding: not readable */
-    json_object *previous;         /* the resource before an update/delete, if fetched */
+    apr_bucket_brigade *held;      /* body read ahead, not yet handed on; NULL: none */
+    apr_array_header_t *priors;    /* fs_prior_t*: versions read before the write */
 } capture_ctx;
 
-static void copy_append(body_copy *b, apr_pool_t *p, apr_size_t max, const char *data,
-                        apr_size_t len)
+/* ---- the request body ------------------------------------------------------ */
+
+/* Move (or, to peek, copy) the held buckets up to readbytes into bb. */
+static apr_status_t take_held(capture_ctx *ctx, apr_bucket_brigade *bb, apr_off_t readbytes,
+                              int peek)
 {
-    if (b->overflow || len == 0) return;
-    if (b->len + len > max) {
-        b->overflow = 1;   /* too large: the change falls back to id-only */
-        return;
+    apr_bucket *end, *e, *next;
+    apr_status_t rv = apr_brigade_partition(ctx->held, readbytes, &end);
+
+    if (rv != APR_SUCCESS && rv != APR_INCOMPLETE) return rv;   /* INCOMPLETE: all of it */
+    for (e = APR_BRIGADE_FIRST(ctx->held); e != end; e = next) {
+        next = APR_BUCKET_NEXT(e);
+        if (peek) {
+            apr_bucket *copy;
+            if (APR_SUCCESS != (rv = apr_bucket_copy(e, &copy))) return rv;
+            APR_BRIGADE_INSERT_TAIL(bb, copy);
+        } else {
+            APR_BUCKET_REMOVE(e);
+            APR_BRIGADE_INSERT_TAIL(bb, e);
+        }
     }
-    if (b->len + len > b->cap) {
-        apr_size_t cap = b->cap ? b->cap : 4096;
-        char *bigger;
-        while (cap < b->len + len) cap *= 2;
-        bigger = apr_palloc(p, cap);
-        if (b->len) memcpy(bigger, b->data, b->len);
-        b->data = bigger;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
+    return APR_SUCCESS;
 }
 
-/* Copy the data buckets of bb (without consuming them). */
-static void copy_brigade(body_copy *b, apr_pool_t *p, apr_size_t max, apr_bucket_brigade *bb)
+/* Hand the body read ahead to the handler exactly as the filters below gave it; after
+ * that the filters below serve (and are copied) again. */
+static apr_status_t serve_held(ap_filter_t *f, apr_bucket_brigade *bb, ap_input_mode_t mode,
+                               apr_read_type_e block, apr_off_t readbytes)
 {
-    apr_bucket *e;
-    for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb) && !b->overflow;
-         e = APR_BUCKET_NEXT(e)) {
-        const char *data;
-        apr_size_t len;
-        if (APR_BUCKET_IS_METADATA(e)) continue;
-        if (APR_SUCCESS != apr_bucket_read(e, &data, &len, APR_BLOCK_READ)) {
-            b->overflow = 1;
-            return;
-        }
-        copy_append(b, p, max, data, len);
+    capture_ctx *ctx = f->ctx;
+
+    if (APR_BRIGADE_EMPTY(ctx->held)) {
+        ctx->held = NULL;
+        return ap_get_brigade(f, bb, mode, block, readbytes);   /* ourselves, unheld */
+    }
+    switch (mode) {
+    case AP_MODE_READBYTES: return take_held(ctx, bb, readbytes, 0);
+    case AP_MODE_SPECULATIVE: return take_held(ctx, bb, readbytes, 1);
+    case AP_MODE_GETLINE: return apr_brigade_split_line(bb, ctx->held, block, HUGE_STRING_LEN);
+    case AP_MODE_EXHAUSTIVE:
+        APR_BRIGADE_CONCAT(bb, ctx->held);
+        return APR_SUCCESS;
+    default: return APR_ENOTIMPL;
     }
 }
 
@@ -86,11 +86,62 @@ static apr_status_t capture_in(ap_filter_t *f, apr_bucket_brigade *bb, ap_input_
                                apr_read_type_e block, apr_off_t readbytes)
 {
     capture_ctx *ctx = f->ctx;
-    apr_status_t rv = ap_get_brigade(f->next, bb, mode, block, readbytes);
+    apr_status_t rv;
+
+    if (ctx->held) return serve_held(f, bb, mode, block, readbytes);
+    rv = ap_get_brigade(f->next, bb, mode, block, readbytes);
     if (rv == APR_SUCCESS && mode == AP_MODE_READBYTES) {
-        copy_brigade(&ctx->req, f->r->pool, fhirsub_conf_capture_max(ctx->conf), bb);
+        fhirsub_copy_brigade(ctx->req, f->r->pool, bb);
     }
     return rv;
+}
+
+/* Keep bb's buckets beyond this read: into r's pool. */
+static apr_status_t set_aside(request_rec *r, apr_bucket_brigade *bb)
+{
+    apr_bucket *e;
+    for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb); e = APR_BUCKET_NEXT(e)) {
+        apr_status_t rv = apr_bucket_setaside(e, r->pool);
+        if (rv == APR_ENOTIMPL) {   /* read it into memory, then it can be */
+            const char *data;
+            apr_size_t len;
+            rv = apr_bucket_read(e, &data, &len, APR_BLOCK_READ);
+            if (rv == APR_SUCCESS) rv = apr_bucket_setaside(e, r->pool);
+        }
+        if (rv != APR_SUCCESS) return rv;
+    }
+    return APR_SUCCESS;
+}
+
+/* Read the body ahead, up to the capture bound (a Bundle's entries decide which versions
+ * to read before it is forwarded); CAPTURE_IN hands it on unchanged. *pbody: the parsed
+ * body, or NULL when it is no JSON object or larger than the bound. Fails as reading the
+ * body failed (too large, client gone...). */
+static apr_status_t read_ahead(request_rec *r, capture_ctx *ctx, json_object **pbody)
+{
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    apr_status_t rv = APR_SUCCESS;
+    json_object *j = NULL;
+    const char *err;
+    int eos = 0;
+
+    *pbody = NULL;
+    ctx->held = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    while (!eos && !ctx->req->overflow) {
+        rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES, APR_BLOCK_READ,
+                            HUGE_STRING_LEN);
+        if (rv == APR_SUCCESS) rv = set_aside(r, bb);
+        if (rv != APR_SUCCESS) return rv;
+        fhirsub_copy_brigade(ctx->req, r->pool, bb);
+        eos = !APR_BRIGADE_EMPTY(bb) && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(bb));
+        APR_BRIGADE_CONCAT(ctx->held, bb);
+    }
+    if (eos && !ctx->req->overflow && ctx->req->len
+        && APR_SUCCESS == fs_json_parse(&j, r->pool, ctx->req->data, ctx->req->len, &err)
+        && json_object_is_type(j, json_type_object)) {
+        *pbody = j;
+    }
+    return APR_SUCCESS;
 }
 
 static apr_status_t capture_out(ap_filter_t *f, apr_bucket_brigade *bb)
@@ -100,12 +151,10 @@ static apr_status_t capture_out(ap_filter_t *f, apr_bucket_brigade *bb)
 
     if (ap_is_HTTP_SUCCESS(r->status)) {
         if (apr_table_get(r->headers_out, "Content-Encoding")) ctx->resp_encoded = 1;
-        else copy_brigade(&ctx->resp, r->pool, fhirsub_conf_capture_max(ctx->conf), bb);
+        else fhirsub_copy_brigade(ctx->resp, r->pool, bb);
     }
     return ap_pass_brigade(f->next, bb);
 }
-
-/* ---- the version before the write ------------------------------------------ */
 
 static fs_interaction_t interaction_of(const char *name)
 {
@@ -114,83 +163,35 @@ static fs_interaction_t interaction_of(const char *name)
     return FS_INTERACTION_UPDATE;
 }
 
-/* Swallows the answer of the previous-version subrequest into its body_copy. */
-static apr_status_t previous_out(ap_filter_t *f, apr_bucket_brigade *bb)
-{
-    copy_brigade(f->ctx, f->r->pool, FHIRSUB_DEFAULT_CAPTURE_MAX, bb);
-    apr_brigade_cleanup(bb);
-    return APR_SUCCESS;
-}
-
-/* Does deciding this write need the resource as it was? Deletes always (their
- * filters are tested on the deleted resource); updates when a loaded topic has
- * `previous` criteria for the type. */
-static int needs_previous(const fhirsub_dir_conf *c, const char *type, int method)
-{
-    int i, n = c->topics ? fs_topics_count(c->topics) : 0;
-    if (method == M_DELETE) return 1;
-    for (i = 0; i < n; ++i) {
-        if (fs_topic_needs_previous(fs_topics_at(c->topics, i), type, FS_INTERACTION_UPDATE)) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* Read Type/id through this same base (a subrequest: mod_proxy, auth and all) before
- * the write is forwarded. NULL when it cannot be read. */
-static json_object *fetch_previous(request_rec *r, const fhirsub_dir_conf *c,
-                                   const char *type, const char *id)
-{
-    const char *uri = apr_pstrcat(r->pool, c->base_path, "/", type, "/", id, NULL), *err;
-    request_rec *sub = ap_sub_req_method_uri("GET", uri, r, NULL);
-    body_copy *body = apr_pcalloc(r->pool, sizeof(*body));
-    json_object *j = NULL;
-
-    apr_table_unset(sub->headers_in, "Accept-Encoding");   /* we must read it */
-    apr_table_unset(sub->headers_in, "If-Match");
-    apr_table_setn(sub->headers_in, "Accept", "application/fhir+json");
-    ap_add_output_filter(CAPTURE_PREVIOUS, body, sub, sub->connection);
-    if (sub->status == HTTP_OK && ap_run_sub_req(sub) == OK && sub->status == HTTP_OK
-        && !body->overflow && body->len
-        && APR_SUCCESS == fs_json_parse(&j, r->pool, body->data, body->len, &err)
-        && !(j && fs_json_get_str(j, "resourceType")
-             && !strcmp(fs_json_get_str(j, "resourceType"), type))) {
-        j = NULL;
-    }
-    ap_destroy_sub_req(sub);
-    return j;
-}
-
-/* "Type/id" of a path, or NULL (a create, a conditional write, a transaction). */
-static int split_instance(apr_pool_t *p, const char *rel, const char **ptype, const char **pid)
-{
-    const char *slash = strchr(rel, '/');
-    if (!slash || strchr(slash + 1, '/') || strchr(rel, '?') || !slash[1]) return 0;
-    *ptype = apr_pstrmemdup(p, rel, (apr_size_t)(slash - rel));
-    *pid = slash + 1;
-    return fs_fhir_id_valid(*pid) && apr_isupper(**ptype);
-}
-
-void fhirsub_capture_start(request_rec *r, const fhirsub_dir_conf *c, const char *rel)
+int fhirsub_capture_start(request_rec *r, const fhirsub_dir_conf *c, const char *rel)
 {
     capture_ctx *ctx;
-    const char *type, *id;
+    json_object *bundle = NULL;
+    apr_size_t max = fhirsub_conf_capture_max(c);
+    apr_status_t rv;
 
     if (r->main || (r->method_number != M_POST && r->method_number != M_PUT
                     && r->method_number != M_PATCH && r->method_number != M_DELETE)) {
-        return;
+        return DECLINED;
     }
     ctx = apr_pcalloc(r->pool, sizeof(*ctx));
     ctx->conf = c;
-    ctx->rel = rel;
-    if (r->method_number != M_POST && split_instance(r->pool, rel, &type, &id)
-        && needs_previous(c, type, r->method_number)) {
-        ctx->previous = fetch_previous(r, c, type, id);
+    /* Conditional writes (PUT Patient?identifier=...) are told by their query. */
+    ctx->path = r->args ? apr_pstrcat(r->pool, rel, "?", r->args, NULL) : rel;
+    ctx->req = fhirsub_copy_make(r->pool, max);
+    ctx->resp = fhirsub_copy_make(r->pool, max);
+    /* A POST to the base is a transaction or batch: its entries are in the body. */
+    if (r->method_number == M_POST && !*rel && ap_request_has_body(r)
+        && APR_SUCCESS != (rv = read_ahead(r, ctx, &bundle))) {
+        /* What the FHIR server's handler would answer (the input filters may have
+         * answered already, e.g. 413 over LimitRequestBody): nothing was forwarded. */
+        return ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
     }
+    ctx->priors = fhirsub_prior_read(r, c, ctx->path, bundle);
     ap_set_module_config(r->request_config, &fhirsub_module, ctx);
     ap_add_input_filter(CAPTURE_IN, ctx, r, r->connection);
     ap_add_output_filter(CAPTURE_OUT, ctx, r, r->connection);
+    return DECLINED;
 }
 
 /* ---- recording, after the answer went out --------------------------------- */
@@ -208,8 +209,7 @@ static apr_array_header_t *matching_ids(request_rec *r, const capture_ctx *ctx,
     change.id = c->resource_id;
     change.interaction = interaction_of(c->interaction);
     change.current = c->resource;
-    /* The fetched version belongs to the request's own resource, not to bundle entries. */
-    if (change.interaction != FS_INTERACTION_CREATE && *ctx->rel) change.previous = ctx->previous;
+    change.previous = c->previous;
     for (i = 0; i < subs->nelts; ++i) {
         const fs_sub_t *sub = APR_ARRAY_IDX(subs, i, const fs_sub_t *);
         const fs_topic_t *topic = (sub->topic && ctx->conf->topics)
@@ -236,18 +236,24 @@ static apr_array_header_t *derive_changes(request_rec *r, const capture_ctx *ctx
 
     memset(&cap, 0, sizeof(cap));
     cap.method = r->method;
-    /* Conditional writes (PUT Patient?identifier=...) are told by their query. */
-    cap.path = r->args ? apr_pstrcat(r->pool, ctx->rel, "?", r->args, NULL) : ctx->rel;
+    cap.path = ctx->path;
     cap.status = r->status;
     cap.location = apr_table_get(r->headers_out, "Location");
     cap.etag = apr_table_get(r->headers_out, "ETag");
-    cap.req_body = ctx->req.data;
-    cap.req_len = ctx->req.len;
-    cap.req_complete = !ctx->req.overflow;
-    cap.resp_body = ctx->resp.data;
-    cap.resp_len = ctx->resp.len;
-    cap.resp_complete = !ctx->resp.overflow && !ctx->resp_encoded;
-    fs_change_derive(&changes, r->pool, &cap, apr_time_now());
+    cap.req_body = ctx->req->data;
+    cap.req_len = ctx->req->len;
+    cap.req_complete = !ctx->req->overflow;
+    cap.resp_body = ctx->resp->data;
+    cap.resp_len = ctx->resp->len;
+    cap.resp_complete = !ctx->resp->overflow && !ctx->resp_encoded;
+    cap.priors = ctx->priors;
+    if (APR_INCOMPLETE == fs_change_derive(&changes, r->pool, &cap, apr_time_now())) {
+        /* The search before a conditional delete failed: what it deleted is unknown. */
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, FHIRSUB_LOGNO(10665)
+                      "%s %s: a conditional delete succeeded, but the resources it deleted "
+                      "could not all be found before it: their events are missing",
+                      r->method, ctx->path);
+    }
     return changes;
 }
 
@@ -308,8 +314,10 @@ static int log_transaction(request_rec *r)
 
 void fhirsub_capture_register_hooks(void)
 {
-    ap_register_input_filter(CAPTURE_IN, capture_in, NULL, AP_FTYPE_RESOURCE);
+    /* Below every other filter of the request, so the body read ahead through them is
+     * handed on to the handler only, never through them again. */
+    ap_register_input_filter(CAPTURE_IN, capture_in, NULL, AP_FTYPE_RESOURCE - 1);
     ap_register_output_filter(CAPTURE_OUT, capture_out, NULL, AP_FTYPE_RESOURCE);
-    ap_register_output_filter(CAPTURE_PREVIOUS, previous_out, NULL, AP_FTYPE_RESOURCE);
+    fhirsub_prior_register_hooks();
     ap_hook_log_transaction(log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
 }

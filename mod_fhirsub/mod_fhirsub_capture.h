@@ -1,16 +1,20 @@
 /* mod_fhirsub_capture: FHIR writes that pass through the base to the FHIR server
- * become events. The request and response bodies are copied (up to a bound) on
- * their way through, without delaying or changing them; once the response has gone
- * to the client and it says success, the changes are matched against the live
- * subscriptions and recorded with their event numbers. */
+ * become events. The request and response bodies are copied (up to a bound) on their
+ * way through, without changing them; the body of a transaction/batch Bundle is read
+ * ahead before it is forwarded, so the versions its entries change can be read first
+ * (mod_fhirsub_prior). Once the response has gone to the client and it says success,
+ * the changes are matched against the live subscriptions and recorded with their event
+ * numbers. */
 #ifndef MOD_FHIRSUB_CAPTURE_H
 #define MOD_FHIRSUB_CAPTURE_H
 
 #include "mod_fhirsub_route.h"
 
 /* Watch this request if it is a write not served by the module (rel: the path below
- * the base). Called from the handler before it declines. */
-void fhirsub_capture_start(request_rec *r, const fhirsub_dir_conf *c, const char *rel);
+ * the base). Called from the handler, which returns what this returns: DECLINED (the
+ * FHIR server's handler goes on), or the error status when reading a Bundle's body
+ * ahead failed. */
+int fhirsub_capture_start(request_rec *r, const fhirsub_dir_conf *c, const char *rel);
 
 void fhirsub_capture_register_hooks(void);
 

@@ -398,6 +398,19 @@ describe('errors Apache produces under a FHIR base are OperationOutcomes', () =>
     assert.equal(res.body.issue[0].code, 'too-costly');
   });
 
+  test('413 from LimitRequestBody on a transaction Bundle posted to the base (its body is read before it is forwarded)', async () => {
+    const entry = { resource: { resourceType: 'Patient', text: 'x'.repeat(LIMIT_REQUEST_BODY) }, request: { method: 'POST', url: 'Patient' } };
+    const body = JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry: [entry] });
+    for (const headers of [{ 'Content-Length': Buffer.byteLength(body) }, { 'Transfer-Encoding': 'chunked' }]) {
+      const payload = headers['Transfer-Encoding'] ? `${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\n\r\n` : body;
+      const res = await rawRequest(port, rawPost(`${LIMITED_PATH}/`, payload, headers));
+      assert.equal(res.status, 413, res.raw.slice(0, 300));
+      assert.match(res.headers['content-type'], /^application\/fhir\+json/, res.raw.slice(0, 600));
+      assert.equal(res.body?.resourceType, 'OperationOutcome', res.raw.slice(0, 600));
+      assert.equal(res.body.issue[0].code, 'too-costly');
+    }
+  });
+
   test('413 from LimitRequestBody on a Subscription endpoint', {
   }, async () => {
     const body = JSON.stringify({ ...backportBody(), reason: 'x'.repeat(LIMIT_REQUEST_BODY + 100) });

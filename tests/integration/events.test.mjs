@@ -2,18 +2,22 @@
 // backend are captured by mod_fhirsub, matched against subscriptions, recorded as numbered
 // events, delivered by fhirsub-notifier over websockets and served by Subscription/[id]/$events.
 // Writes of Patient, Encounter and Observation (create, update, patch, delete, conditional
-// writes, transaction and batch Bundles), failed writes, filters and topic criteria, the three
-// payload levels in the R4 backport and R5 shapes (field by field), and Medplum's own client.
+// update and delete, transaction and batch Bundles, matched on the versions before them; Bundles
+// over the capture bound), failed writes, filters and topic criteria, the three payload levels in
+// the R4 backport and R5 shapes (field by field), and Medplum's own client.
 // Runs on FHIRSUB_DB=sqlite3 and =pgsql alike.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { backportBody, classicBody, createSub, r5Body, TOPIC, USERS } from './lib/fhirsub.mjs';
+import { backportBody, basicAuthHeader, classicBody, createSub, r5Body, TOPIC, USERS } from './lib/fhirsub.mjs';
 import {
   IDENT_SYSTEM,
   assertDbEvents,
   assertNotification,
   dbEventsSinceStart,
+  eventNumbers,
   eventView,
   fetchEvents,
   patientBody,
@@ -29,12 +33,13 @@ import { waitFor } from './lib/util.mjs';
 const LOINC = 'http://loinc.org';
 const CLASSIC_CODE = '1234-5'; // the classic subscription's code: no other test writes it
 const QUIET_MS = 1500; // a failed write must not produce a message within this bounded wait
+const CAPTURE_MAX = 256 * 1024; // FhirSubCaptureMaxBody of both bases here
 
 let ctx;
 let medplum;
 
 before(async () => {
-  ctx = await startEventStack();
+  ctx = await startEventStack({ locationDirectives: [`FhirSubCaptureMaxBody ${CAPTURE_MAX}`] });
 });
 
 after(async () => {
@@ -328,9 +333,7 @@ describe('transaction and batch Bundles posted to the base', () => {
     await ws5.close();
   });
 
-  test('a transaction entry that finishes an Encounter (PUT in-progress → finished) fires encounter-end', {
-    todo: 'bug: the previous version is fetched only for the request\'s own resource, never for Bundle entries, so a topic with `previous` criteria (encounter-end, requireBoth) never fires for updates made in a transaction or batch: POST [base] transaction {PUT Encounter/<id> status finished (was in-progress)} answered 200/200, no event recorded',
-  }, async () => {
+  test('a transaction entry that finishes an Encounter (PUT in-progress → finished) fires encounter-end', async () => {
     const pid = uniq('txe');
     const sub = await backportSub(TOPIC.encounterComplete, [`Encounter?patient=Patient/${pid}`], 'id-only');
     const ws = await subscribe(ctx, ctx.r4.alice, [sub]);
@@ -349,9 +352,7 @@ describe('transaction and batch Bundles posted to the base', () => {
     }
   });
 
-  test('a DELETE entry of a batch makes a delete event for a subscription whose filter the deleted resource met', {
-    todo: 'bug: deletes inside a transaction or batch have no previous version (only the request\'s own resource is fetched), so any filter other than _id cannot be decided and the event is silently lost: batch {DELETE Observation/<id>} (subject Patient/X, answered 200) makes no event for observation-change with Observation?subject=Patient/X',
-  }, async () => {
+  test('a DELETE entry of a batch makes a delete event for a subscription whose filter the deleted resource met', async () => {
     const pid = uniq('txd');
     const sub = await backportSub(TOPIC.observationChange, [`Observation?subject=Patient/${pid}`], 'id-only');
     const ws = await subscribe(ctx, ctx.r4.alice, [sub]);
@@ -369,7 +370,151 @@ describe('transaction and batch Bundles posted to the base', () => {
       await ws.close();
     }
   });
+
+  test('a transaction that finishes two Encounters and deletes Observations by id and by search: an event per entry, matched on the version before', async () => {
+    const pid = uniq('txm');
+    const ident = uniq('txmi');
+    const encSub = await backportSub(TOPIC.encounterComplete, [`Encounter?patient=Patient/${pid}`], 'id-only');
+    const obsSub = await backportSub(TOPIC.observationChange, [`Observation?subject=Patient/${pid}`], 'id-only');
+    const ws = await subscribe(ctx, ctx.r4.alice, [encSub, obsSub]);
+    try {
+      const post = async (type, body) => (await write(ctx.r4.alice, 'POST', type, body, { status: 201 })).body;
+      const encounter = () => ({ resourceType: 'Encounter', status: 'in-progress', class: { code: 'AMB' }, subject: { reference: `Patient/${pid}` } });
+      const observation = (subject, extra = {}) => ({ resourceType: 'Observation', status: 'final', code: { text: 'tx' }, subject: { reference: `Patient/${subject}` }, ...extra });
+      const [e1, e2, e3] = [await post('Encounter', encounter()), await post('Encounter', encounter()), await post('Encounter', encounter())];
+      const o1 = await post('Observation', observation(pid));
+      const o2 = await post('Observation', observation(pid));
+      const o3 = await post('Observation', observation(pid, { identifier: [{ system: IDENT_SYSTEM, value: ident }] }));
+      const o4 = await post('Observation', observation(uniq('other')));
+      for (let n = 1; n <= 3; n++) assert.deepEqual(eventNumbers(await ws.next(obsSub.id)), [n]);
+
+      const tx = await write(ctx.r4.alice, 'POST', '', {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { resource: { ...e1, status: 'finished' }, request: { method: 'PUT', url: `Encounter/${e1.id}` } },
+          { request: { method: 'DELETE', url: `Observation/${o1.id}` } },
+          { resource: { ...e2, status: 'finished' }, request: { method: 'PUT', url: `Encounter/${e2.id}` } },
+          { resource: { ...e3, class: { code: 'IMP' } }, request: { method: 'PUT', url: `Encounter/${e3.id}` } }, // not finished: no event
+          { request: { method: 'DELETE', url: `Observation?identifier=${IDENT_SYSTEM}|${ident}` } },
+          { request: { method: 'DELETE', url: `Observation/${o2.id}` } },
+          { request: { method: 'DELETE', url: `Observation/${o4.id}` } }, // another patient's: no event
+        ],
+      }, { status: 200 });
+      const statuses = tx.body.entry.map((e) => e.response.status.slice(0, 3));
+      assert.deepEqual(statuses.map((st) => st[0]), ['2', '2', '2', '2', '2', '2', '2'], JSON.stringify(tx.body.entry.map((e) => e.response)));
+      for (const o of [o1, o2, o3, o4]) assert.ok([404, 410].includes((await ctx.r4.alice.get(`Observation/${o.id}`)).status), `Observation/${o.id} is deleted`);
+
+      const encEvents = [
+        ev(1, e1, { method: 'PUT', url: `Encounter/${e1.id}`, status: statuses[0] }),
+        ev(2, e2, { method: 'PUT', url: `Encounter/${e2.id}`, status: statuses[2] }),
+      ];
+      const obsEvents = [
+        ev(4, o1, { method: 'DELETE', url: `Observation/${o1.id}`, status: statuses[1], deleted: true }),
+        ev(5, o3, { method: 'DELETE', url: `Observation/${o3.id}`, status: statuses[4], deleted: true }),
+        ev(6, o2, { method: 'DELETE', url: `Observation/${o2.id}`, status: statuses[5], deleted: true }),
+      ];
+      for (const e of encEvents) {
+        assertNotification(await ws.next(encSub.id), {
+          shape: 'backport', base: ctx.r4Url, subId: encSub.id, type: 'event-notification', content: 'id-only', since: e.number, topic: TOPIC.encounterComplete, events: [e],
+        });
+      }
+      for (const e of obsEvents) {
+        assertNotification(await ws.next(obsSub.id), {
+          shape: 'backport', base: ctx.r4Url, subId: obsSub.id, type: 'event-notification', content: 'id-only', since: e.number, topic: TOPIC.observationChange, events: [e],
+        });
+      }
+      await ws.expectQuiet(500);
+      await assertDbEvents(ctx.stack, encSub.id, 2);
+      await assertDbEvents(ctx.stack, obsSub.id, 6);
+    } finally {
+      await ws.close();
+    }
+  });
+
+  test('a Bundle reaches the FHIR server byte for byte (chunked, after 100 Continue) under and over FhirSubCaptureMaxBody; over it, no event (documented)', async () => {
+    const pid = uniq('big');
+    const sub = await backportSub(TOPIC.observationChange, [`Observation?subject=Patient/${pid}`], 'id-only');
+    const ws = await subscribe(ctx, ctx.r4.alice, [sub]);
+    const observation = (text) => ({ resourceType: 'Observation', status: 'final', code: { text: 'big' }, subject: { reference: `Patient/${pid}` }, note: [{ text }] });
+    let number = 0;
+    try {
+      for (const [textSize, captured] of [[CAPTURE_MAX - 4096, true], [CAPTURE_MAX + 65536, false]]) {
+        const victim = (await write(ctx.r4.alice, 'POST', 'Observation', observation('small'), { status: 201 })).body;
+        assert.deepEqual(eventNumbers(await ws.next(sub.id)), [++number]);
+        const text = crypto.randomBytes(textSize / 2).toString('hex');
+        const bundle = JSON.stringify({
+          resourceType: 'Bundle',
+          type: 'batch',
+          entry: [
+            { resource: observation(text), request: { method: 'POST', url: 'Observation' } },
+            { request: { method: 'DELETE', url: `Observation/${victim.id}` } },
+          ],
+        });
+        assert.equal(Buffer.byteLength(bundle) <= CAPTURE_MAX, captured, `a Bundle of ${Buffer.byteLength(bundle)} bytes`);
+        const res = await postChunked(ctx.r4Url, bundle);
+        assert.equal(res.status, 200, res.text.slice(0, 400));
+        assert.ok(res.continued, 'httpd sent 100 Continue before the body');
+        const [created, deleted] = res.body.entry;
+        assert.equal(created.response.status.slice(0, 3), '201');
+        assert.match(deleted.response.status, /^20[04]/);
+        const stored = await ctx.r4.alice.get(`Observation/${created.resource.id}`);
+        assert.equal(stored.status, 200);
+        assert.ok(stored.body.note[0].text === text, 'the FHIR server got the body unchanged');
+        assert.ok([404, 410].includes((await ctx.r4.alice.get(`Observation/${victim.id}`)).status));
+        if (captured) {
+          for (const e of [
+            ev(++number, created.resource, { method: 'POST', url: 'Observation', status: 201 }),
+            ev(++number, victim, { method: 'DELETE', url: `Observation/${victim.id}`, status: deleted.response.status.slice(0, 3), deleted: true }),
+          ]) {
+            assertNotification(await ws.next(sub.id), {
+              shape: 'backport', base: ctx.r4Url, subId: sub.id, type: 'event-notification', content: 'id-only', since: e.number, topic: TOPIC.observationChange, events: [e],
+            });
+          }
+        } else {
+          await ws.expectQuiet(QUIET_MS);
+        }
+        await assertDbEvents(ctx.stack, sub.id, number);
+      }
+    } finally {
+      await ws.close();
+    }
+  });
 });
+
+/** POSTs text to a base over node:http as alice: Expect: 100-continue, then chunked in 64 KiB pieces. */
+function postChunked(baseUrl, text) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${baseUrl}/`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/fhir+json', Accept: 'application/fhir+json', Authorization: basicAuthHeader('alice', USERS.alice), Expect: '100-continue' },
+      timeout: 20_000,
+    });
+    let continued = false;
+    req.on('continue', () => {
+      continued = true;
+      for (let i = 0; i < text.length; i += 65536) req.write(text.slice(i, i + 65536));
+      req.end();
+    });
+    req.on('response', (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        let parsed = null;
+        try {
+          parsed = JSON.parse(body);
+        } catch {
+          // asserted by the caller through status and text
+        }
+        resolve({ status: res.statusCode, continued, body: parsed, text: body });
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('POST with 100-continue timed out')));
+    req.on('error', reject);
+  });
+}
 
 // ---- failed writes ---------------------------------------------------------------------------
 
@@ -428,6 +573,32 @@ describe('failed writes make no event', () => {
     await assertDbEvents(ctx.stack, obsSub.id, 0);
     await ws.close();
   });
+
+  test('a conditional delete matching two resources (412) and failed batch DELETE entries: nothing recorded, nothing deleted', async () => {
+    const ident = uniq('two');
+    const sub = await backportSub(TOPIC.patientChange, [`Patient?identifier=${IDENT_SYSTEM}|${ident}`], 'id-only');
+    const ws = await subscribe(ctx, ctx.r4.alice, [sub]);
+    try {
+      const a = await write(ctx.r4.alice, 'POST', 'Patient', patientBody(ident), { status: 201 });
+      const b = await write(ctx.r4.alice, 'POST', 'Patient', patientBody(ident), { status: 201 });
+      for (const n of [1, 2]) assert.deepEqual(eventNumbers(await ws.next(sub.id)), [n]);
+      await write(ctx.r4.alice, 'DELETE', `Patient?identifier=${encodeURIComponent(`${IDENT_SYSTEM}|${ident}`)}`, undefined, { status: 412 });
+      const batch = await write(ctx.r4.alice, 'POST', '', {
+        resourceType: 'Bundle',
+        type: 'batch',
+        entry: [
+          { request: { method: 'DELETE', url: `Patient/${uniq('missing')}` } },
+          { request: { method: 'DELETE', url: `Patient?identifier=${IDENT_SYSTEM}|${ident}` } },
+        ],
+      }, { status: 200 });
+      for (const e of batch.body.entry) assert.match(e.response.status, /^4/, JSON.stringify(batch.body.entry.map((x) => x.response)));
+      await ws.expectQuiet(QUIET_MS);
+      await assertDbEvents(ctx.stack, sub.id, 2);
+      for (const p of [a, b]) assert.equal((await ctx.r4.alice.get(`Patient/${p.body.id}`)).status, 200);
+    } finally {
+      await ws.close();
+    }
+  });
 });
 
 function notificationCount(bundle) {
@@ -475,14 +646,14 @@ describe('conditional writes', () => {
     }
   });
 
-  test('a conditional delete (DELETE Type?search) makes a delete event', {
-    todo: 'bug: DELETE Patient?identifier=sys|v answered 200 (the Patient is gone) records no event at all and logs nothing: fs_change finds no id in the URL and no previous version is fetched for conditional paths',
-  }, async () => {
+  test('a conditional delete (DELETE Type?search) makes a delete event', async () => {
     const ident = uniq('cdel');
     const sub = await backportSub(TOPIC.patientChange, [`Patient?identifier=${IDENT_SYSTEM}|${ident}`], 'id-only');
     const ws = await subscribe(ctx, ctx.r4.alice, [sub]);
     const created = await write(ctx.r4.alice, 'POST', 'Patient', patientBody(ident), { status: 201 });
     await ws.next(sub.id);
+    // one that finds nothing deletes nothing: no event (the next one is number 2)
+    await write(ctx.r4.alice, 'DELETE', `Patient?identifier=${encodeURIComponent(`${IDENT_SYSTEM}|${uniq('nobody')}`)}`, undefined, { status: (s) => s === 200 || s === 204 });
     const del = await write(ctx.r4.alice, 'DELETE', `Patient?identifier=${encodeURIComponent(`${IDENT_SYSTEM}|${ident}`)}`, undefined, { status: (s) => s === 200 || s === 204 });
     const gone = await ctx.r4.alice.get(`Patient/${created.body.id}`);
     assert.ok([404, 410].includes(gone.status), `the Patient is deleted: ${gone.status}`);
@@ -491,6 +662,33 @@ describe('conditional writes', () => {
         shape: 'backport', base: ctx.r4Url, subId: sub.id, type: 'event-notification', content: 'id-only', since: 2, topic: TOPIC.patientChange,
         events: [ev(2, created.body, { method: 'DELETE', url: `Patient/${created.body.id}`, status: del.status, deleted: true })],
       });
+      await ws.expectQuiet(500);
+      await assertDbEvents(ctx.stack, sub.id, 2);
+    } finally {
+      await ws.close();
+    }
+  });
+
+  test('conditional update of an Encounter (PUT Encounter?identifier=…) fires encounter-end on in-progress → finished only', async () => {
+    const pid = uniq('cup');
+    const ident = uniq('cupe');
+    const sub = await backportSub(TOPIC.encounterComplete, [`Encounter?patient=Patient/${pid}`], 'id-only');
+    const ws = await subscribe(ctx, ctx.r4.alice, [sub]);
+    try {
+      const encounter = (status) => ({ resourceType: 'Encounter', status, class: { code: 'AMB' }, subject: { reference: `Patient/${pid}` }, identifier: [{ system: IDENT_SYSTEM, value: ident }] });
+      const search = `Encounter?identifier=${encodeURIComponent(`${IDENT_SYSTEM}|${ident}`)}`;
+      const created = await write(ctx.r4.alice, 'PUT', search, encounter('in-progress'), { status: 201 });
+      await write(ctx.r4.alice, 'PUT', search, encounter('in-progress'), { status: 200 });
+      const finished = await write(ctx.r4.alice, 'PUT', search, encounter('finished'), { status: 200 });
+      assert.equal(finished.body.id, created.body.id, 'the backend updated the one match');
+      assertNotification(await ws.next(sub.id), {
+        shape: 'backport', base: ctx.r4Url, subId: sub.id, type: 'event-notification', content: 'id-only', since: 1, topic: TOPIC.encounterComplete,
+        events: [ev(1, finished.body, { method: 'PUT', url: `Encounter/${created.body.id}`, status: 200 })],
+      });
+      // finished → finished: the previous test fails, no event
+      await write(ctx.r4.alice, 'PUT', search, encounter('finished'), { status: 200 });
+      await ws.expectQuiet(QUIET_MS);
+      await assertDbEvents(ctx.stack, sub.id, 1);
     } finally {
       await ws.close();
     }

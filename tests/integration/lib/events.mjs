@@ -28,7 +28,8 @@ export function uniq(prefix = 'it') {
  * Starts [PostgreSQL] + backend + httpd (R4 base /fhir/R4 and R5 base /fhir/R5, both proxied to
  * the backend, capture on, wake-ups to the notifier on SQLite; the websocket path proxied to
  * the notifier as Medplum's client needs) + fhirsub-notifier.
- * notifierConfig: more notifier keys. Resolves to
+ * notifierConfig: more notifier keys; locationDirectives: more directives for both bases.
+ * Resolves to
  *   {stack, nt, key, r4, r5 (clients per user), r4Url, r5Url, wsViaHttpd, stop()}.
  * stop() stops everything and asserts: no crash, no unexpected httpd [warn]/[error] line, no
  * notifier warning or error (besides `notifierAllow`).
@@ -45,22 +46,22 @@ export async function startEventStack(opts = {}) {
   }
 }
 
-async function startEventStackOnce({ notifierConfig = {}, lifetime = 3600, httpdAllow = [], notifierAllow = [] } = {}) {
+async function startEventStackOnce({ notifierConfig = {}, lifetime = 3600, httpdAllow = [], notifierAllow = [], locationDirectives = [] } = {}) {
   const key = makeKeyDir();
   const [ntPort, wakePort] = await freePorts(2);
   const wsUrl = `ws://127.0.0.1:${ntPort}${WS_PATH}`;
   const db = process.env.FHIRSUB_DB ?? 'sqlite3';
-  const wake = db === 'sqlite3' ? [`FhirSubNotifierWakeup 127.0.0.1:${wakePort}`] : [];
+  const extra = [...(db === 'sqlite3' ? [`FhirSubNotifierWakeup 127.0.0.1:${wakePort}`] : []), ...locationDirectives];
   let stack;
   let nt;
   try {
     stack = await startStack({
       users: USERS,
       locations: ({ backend, fhirPath }) => [
-        { path: fhirPath, directives: fhirsubDirectives({ wsUrl, keyFile: key.keyFile, lifetime, extra: wake }), proxyTo: backend.url },
+        { path: fhirPath, directives: fhirsubDirectives({ wsUrl, keyFile: key.keyFile, lifetime, extra }), proxyTo: backend.url },
         {
           path: R5_PATH,
-          directives: fhirsubDirectives({ wsUrl, keyFile: key.keyFile, lifetime, version: 'R5', extra: wake }),
+          directives: fhirsubDirectives({ wsUrl, keyFile: key.keyFile, lifetime, version: 'R5', extra }),
           proxyTo: backend.url,
         },
       ],
