@@ -61,7 +61,7 @@ static apr_status_t insert_change(fs_store_t *store, apr_pool_t *p, const fs_cha
 }
 
 static apr_status_t number_event(fs_store_t *store, apr_pool_t *p, const fs_change_t *c,
-                                 const char *sub_id, const char **notified)
+                                 const char *sub_id, apr_array_header_t *notified)
 {
     const char *bump[] = { sub_id };
     const char *ins[] = { c->id, fs_store_i64(p, fs_time_to_ms(c->created)), sub_id };
@@ -71,9 +71,7 @@ static apr_status_t number_event(fs_store_t *store, apr_pool_t *p, const fs_chan
     rv = fs_store_exec(store, p, "fhirsub_event_bump", &nrows, 1, bump);
     if (rv != APR_SUCCESS || nrows == 0) return rv;   /* gone or off meanwhile */
     rv = fs_store_exec(store, p, "fhirsub_event_insert", NULL, 3, ins);
-    if (rv == APR_SUCCESS) {
-        *notified = **notified ? apr_pstrcat(p, *notified, " ", sub_id, NULL) : sub_id;
-    }
+    if (rv == APR_SUCCESS) APR_ARRAY_PUSH(notified, const char *) = sub_id;
     return rv;
 }
 
@@ -91,7 +89,7 @@ apr_status_t fs_event_record(fs_store_t *store, apr_pool_t *p, const fs_change_t
 {
     apr_array_header_t *sorted;
     apr_dbd_transaction_t *tx = NULL;
-    const char *notified = "";
+    apr_array_header_t *notified;
     apr_status_t rv;
     int i;
 
@@ -100,13 +98,15 @@ apr_status_t fs_event_record(fs_store_t *store, apr_pool_t *p, const fs_change_t
      * match the same subscriptions. */
     sorted = apr_array_copy(p, sub_ids);
     qsort(sorted->elts, (size_t)sorted->nelts, sizeof(const char *), cmp_str);
+    /* joined once at the end: appending to a string per match is quadratic */
+    notified = apr_array_make(p, sorted->nelts, sizeof(const char *));
     if (APR_SUCCESS != (rv = fs_store_tx_start(store, p, &tx))) return rv;
     rv = insert_change(store, p, change);
     for (i = 0; rv == APR_SUCCESS && i < sorted->nelts; ++i) {
         const char *id = APR_ARRAY_IDX(sorted, i, const char *);
         if (i > 0 && !strcmp(id, APR_ARRAY_IDX(sorted, i - 1, const char *))) continue;
-        rv = number_event(store, p, change, id, &notified);
+        rv = number_event(store, p, change, id, notified);
     }
-    if (rv == APR_SUCCESS) rv = notify(store, p, notified);
+    if (rv == APR_SUCCESS) rv = notify(store, p, apr_array_pstrcat(p, notified, ' '));
     return fs_store_tx_end(store, p, tx, rv);
 }
