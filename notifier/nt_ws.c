@@ -1,4 +1,5 @@
 #include <string.h>
+#include <sys/resource.h>
 #include <apr_strings.h>
 
 #include "fs_token.h"
@@ -9,6 +10,8 @@
 #define NT_RX_BUFFER 4096
 /* Larger messages leave in chunks of this size (lws buffers the rest). */
 #define NT_TX_PACKET 65536
+/* Descriptors beyond the connections: listener, database, wake-ups, logs. */
+#define NT_FD_HEADROOM 256
 
 static int http_answer(struct lws *wsi, unsigned int status, const char *body)
 {
@@ -88,6 +91,30 @@ static struct lws_protocols protocols[] = {
 
 static lws_retry_bo_t retry;
 
+/* lws sizes its descriptor table by the soft RLIMIT_NOFILE, and looks a socket up by
+ * index there. Its fd_limit_per_thread option would make every lookup a linear scan
+ * of the table instead (lws 4.1 "slow fds handling": a third of the CPU at 10,000
+ * connections), so the table is sized by setting the soft limit itself: to what
+ * MaxConnections needs, within the hard limit. */
+static void size_fd_table(const nt_config_t *conf)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)conf->max_connections + NT_FD_HEADROOM;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return;
+    if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max) {
+        nt_log(FS_LOG_WARNING, "FS20403: MaxConnections %d needs %lu file descriptors; the "
+               "hard limit is %lu (raise LimitNOFILE / ulimit -Hn)", conf->max_connections,
+               (unsigned long)want, (unsigned long)rl.rlim_max);
+        want = rl.rlim_max;
+    }
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl)) {
+        nt_log(FS_LOG_WARNING, "FS20404: cannot set the file descriptor limit to %lu",
+               (unsigned long)want);
+    }
+}
+
 apr_status_t nt_ws_create(nt_server_t *srv, const char **perr)
 {
     const nt_config_t *conf = srv->conf;
@@ -95,6 +122,7 @@ apr_status_t nt_ws_create(nt_server_t *srv, const char **perr)
     long ping = (long)apr_time_sec(conf->ping_interval);
     long hangup = ping + (long)apr_time_sec(conf->ping_timeout);
 
+    size_fd_table(conf);
     memset(&info, 0, sizeof(info));
     memset(&retry, 0, sizeof(retry));
     retry.secs_since_valid_ping = (uint16_t)(ping > 65535 ? 65535 : ping);
@@ -108,7 +136,6 @@ apr_status_t nt_ws_create(nt_server_t *srv, const char **perr)
     info.retry_and_idle_policy = &retry;
     /* the handshake may carry ?token= (up to FS_TOKEN_MAX_LEN) */
     info.max_http_header_data = (unsigned short)(FS_TOKEN_MAX_LEN + 4096);
-    info.fd_limit_per_thread = (unsigned int)conf->max_connections + 256;
     if (conf->tls_cert) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = conf->tls_cert;

@@ -506,6 +506,9 @@ int main(int argc, char **argv)
     if (run.bound < run.nclients) {
         wsl_log(&run, "only %d of %d clients bound", run.bound, run.nclients);
     }
+    else if (run.nclients) {
+        wsl_log(&run, "%d clients bound in %.3f s", run.bound, WSL_MS(t_bound - start) / 1e3);
+    }
     idle(&run, wsl_now() + (int64_t)(o.settle * NS_PER_S));
     if (o.rss_pid) {
         rss[1] = proc_rss_kb(o.rss_pid);
