@@ -144,20 +144,22 @@ export async function seedTokens(ctx, ids, { lifetime = 3600 } = {}) {
 }
 
 /**
- * n stored events (with their change rows) on a subscription nobody binds, as the recorder
- * writes them, in one statement per table: the "stored events" axis of the scaling curve.
+ * n more stored events (with their change rows) on a subscription, numbered on from its
+ * events-since-start as the recorder numbers them, in statements of at most 200,000 rows and
+ * without a wake-up: the "stored events" axis of the scaling curve. A client bound later is
+ * told the new count by its handshake and gets what follows.
  */
 export async function seedEvents(ctx, subId, n) {
-  if (n <= 0) return;
   const prefix = crypto.randomUUID();
   const now = Date.now();
+  const since = `(SELECT events_since_start FROM fhirsub_subscription WHERE id = ${sqlString(subId)})`;
   for (let done = 0; done < n; done += 200_000) {
     const k = Math.min(200_000, n - done);
     await sql(ctx, [
       'BEGIN;',
       `${seq(k)} INSERT INTO fhirsub_change (id, created_ms, resource_type, resource_id, version_id, interaction, request_method, request_url, response_status, body) SELECT '${prefix}-${done}-' || i, ${now}, 'Patient', 'seed-' || i, '1', 'update', 'PUT', 'Patient/seed-' || i, '200', '{"resourceType":"Patient","id":"seed-' || i || '"}' FROM seq;`,
-      `${seq(k)} INSERT INTO fhirsub_event (subscription_id, event_number, change_id, created_ms) SELECT ${sqlString(subId)}, ${done} + i, '${prefix}-${done}-' || i, ${now} FROM seq;`,
-      `UPDATE fhirsub_subscription SET events_since_start = ${done + k} WHERE id = ${sqlString(subId)};`,
+      `${seq(k)} INSERT INTO fhirsub_event (subscription_id, event_number, change_id, created_ms) SELECT ${sqlString(subId)}, ${since} + i, '${prefix}-${done}-' || i, ${now} FROM seq;`,
+      `UPDATE fhirsub_subscription SET events_since_start = events_since_start + ${k} WHERE id = ${sqlString(subId)};`,
       'COMMIT;',
     ].join('\n'), { timeoutMs: 300_000 });
   }
@@ -202,16 +204,36 @@ export async function runWsload(ctx, o) {
   }
   report.exitCode = res.code;
   report.stderr = res.stderr;
-  report.args = args.map((a) => (a.includes('.') && a.length > 100 ? '<token>' : a)).join(' ');
+  report.command = `bench/wsload/wsload ${args.join(' ')}`;
   return report;
 }
 
-// ---- printing ------------------------------------------------------------------------
+// ---- reporting -----------------------------------------------------------------------
 
 export const fmt = (x, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
 export const dist = (d) => `p50 ${fmt(d.p50)} ms, p99 ${fmt(d.p99)} ms, max ${fmt(d.max)} ms (n = ${d.n})`;
-export const verdict = (ok) => (ok ? 'met' : 'MISSED');
+
+function loadAverage() {
+  return fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
 
 export function header(title) {
-  console.log(`\n## ${title} — ${dbKind()}, ${new Date().toISOString()}, load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+  console.log(`\n## ${title} — ${dbKind()}, ${new Date().toISOString()}, load average ${loadAverage()}`);
+}
+
+/**
+ * Prints one figure with its baseline (same run), the ratio and each target, and appends
+ * it to $BENCH_RESULTS as one JSON line (the record bench/run summarises).
+ */
+export function report({ item, name, value, unit, baseline, targets = [], commands = [], note }) {
+  const db = dbKind();
+  const ratio = baseline && baseline.value ? value / baseline.value : null;
+  const met = targets.length ? targets.every((t) => t.met) : null;
+  const record = { item, db, name, value, unit, baseline, ratio, targets, met, commands, note, load: loadAverage(), at: new Date().toISOString() };
+  console.log(`[${db}] ${item} ${name}: ${fmt(value)} ${unit}`);
+  if (baseline) console.log(`    baseline ${baseline.name}: ${fmt(baseline.value)} ${unit}${ratio === null ? '' : `  ratio ${ratio.toFixed(3)}`}`);
+  for (const t of targets) console.log(`    target ${t.text}: ${t.met ? 'met' : 'MISSED'}`);
+  if (note) console.log(`    note: ${note}`);
+  if (process.env.BENCH_RESULTS) fs.appendFileSync(process.env.BENCH_RESULTS, `${JSON.stringify(record)}\n`);
+  return record;
 }

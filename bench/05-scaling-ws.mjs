@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+// Item 5, websocket side: how end-to-end latency (item 2) and fan-out (item 3) change as
+// the subscriptions (10 -> 10,000) and the stored events (10^3 -> 10^6) grow, while what
+// matches stays the same: one bound subscription on patient-change matches every write; the
+// other subscriptions are on the same topic and resource type with a filter no write
+// matches (the costliest kind to leave out). Each point: W writes at 200/s to 1 client
+// (added latency p50/p99, as bench 02), and 10 writes to C clients on that subscription
+// (notifications/s and bind time, as bench 03 (a)). Baseline: the first point of the axis,
+// same run. Quick: fewer points, writes and clients.
+import {
+  apiToken, buildWsload, cloneSubs, createPatientSub, header, QUICK, report, runWsload, seedEvents, startWsStack, tokenFile,
+} from './lib/ws.mjs';
+
+const SUBS = QUICK ? [10, 1000] : [10, 100, 1000, 10_000];
+const EVENTS = QUICK ? [1000, 100_000] : [1000, 10_000, 100_000, 1_000_000];
+const WRITES = QUICK ? 300 : 1000;
+const CLIENTS = QUICK ? 200 : 1000;
+const NOMATCH = ['Patient?identifier=urn:fhirsub-bench|matches-no-write'];
+
+async function measure(ctx, tokens) {
+  const lat = await runWsload(ctx, { clients: 1, tokens, http: 'httpd', writes: WRITES + 20, warmup: 20, rate: 200, timeout: 120 });
+  const fan = await runWsload(ctx, { clients: CLIENTS, tokens, http: 'httpd', writes: 10, rate: 0, timeout: 120 });
+  for (const r of [lat, fan]) {
+    if (r.exitCode !== 0 || r.per_client_min !== r.expect_per_client || r.per_client_max !== r.expect_per_client || r.disorder) {
+      throw new Error(`wsload did not deliver every event exactly once (${r.command}):\n${r.stderr}`);
+    }
+  }
+  return { lat, fan };
+}
+
+function reportPoint(axis, label, m, first) {
+  const commands = [m.lat.command, m.fan.command];
+  const base = first ?? m;
+  const baseName = first ? `first point of the axis` : 'this point';
+  report({ item: '5', name: `added latency p50 at ${label}`, value: m.lat.added_ms.p50, unit: 'ms', baseline: { name: baseName, value: base.lat.added_ms.p50 }, commands, note: `${axis}; HTTP write p50 ${m.lat.http_ms.p50} ms` });
+  report({ item: '5', name: `added latency p99 at ${label}`, value: m.lat.added_ms.p99, unit: 'ms', baseline: { name: baseName, value: base.lat.added_ms.p99 }, commands });
+  report({ item: '5', name: `fan-out to ${CLIENTS} clients at ${label}`, value: m.fan.rate_per_s, unit: 'notifications/s', baseline: { name: baseName, value: base.fan.rate_per_s }, commands });
+  report({ item: '5', name: `bind of ${CLIENTS} clients at ${label}`, value: m.fan.bind_s * 1000, unit: 'ms', baseline: { name: baseName, value: base.fan.bind_s * 1000 }, commands });
+}
+
+async function withStack(fn) {
+  const ctx = await startWsStack({ clients: CLIENTS });
+  const cleanups = [];
+  try {
+    return await fn(ctx, cleanups);
+  } finally {
+    for (const c of cleanups) c();
+    const problems = await ctx.stopQuietly();
+    if (problems.length) console.log(`log warnings: ${problems.join('\n')}`);
+  }
+}
+
+/** The bound subscription, its token in a file, and the first non-matching one. */
+async function setUp(ctx, cleanups) {
+  const sub = await createPatientSub(ctx);
+  const tokens = tokenFile([await apiToken(ctx, [sub.id])]);
+  cleanups.push(tokens.cleanup);
+  const other = await createPatientSub(ctx, { filters: NOMATCH });
+  return { sub, tokens: tokens.file, other };
+}
+
+await buildWsload();
+header(`5. Scaling (websocket side): subscriptions ${SUBS.join(', ')}; stored events ${EVENTS.join(', ')}`);
+await withStack(async (ctx, cleanups) => {
+  const { tokens, other } = await setUp(ctx, cleanups);
+  let first = null;
+  let live = 2;
+  for (const total of SUBS) {
+    await cloneSubs(ctx, other.id, total - live);
+    live = total;
+    const m = await measure(ctx, tokens);
+    reportPoint('subscriptions axis (1 matching, the rest filtered out)', `${total} subscriptions`, m, first);
+    first ??= m;
+  }
+});
+await withStack(async (ctx, cleanups) => {
+  const { sub, tokens, other } = await setUp(ctx, cleanups);
+  await cloneSubs(ctx, other.id, SUBS[0] - 2);
+  let first = null;
+  let stored = 0;
+  for (const total of EVENTS) {
+    const t0 = Date.now();
+    await seedEvents(ctx, sub.id, total - stored);
+    console.log(`seeded ${total - stored} events in ${Date.now() - t0} ms`);
+    stored = total;
+    const m = await measure(ctx, tokens);
+    reportPoint('stored events axis (on the bound subscription itself)', `${total} stored events`, m, first);
+    first ??= m;
+  }
+});
