@@ -11,8 +11,7 @@
 // any connection; plain ws for wss. N = 10,000 (quick: 1,000), K = 20 (BENCH_FANOUT_CLIENTS,
 // BENCH_FANOUT_WRITES).
 import {
-  apiToken, buildWsload, cloneSubs, createPatientSub, dist, header, QUICK, report, runWsload, seedTokens, selfSignedCert, startWsStack,
-  tokenFile,
+  apiToken, buildWsload, cloneSubs, createPatientSub, dist, header, QUICK, report, runWsload, seedTokens, selfSignedCert, tokenFile, withStack,
 } from './lib/ws.mjs';
 
 const N = Number(process.env.BENCH_FANOUT_CLIENTS ?? (QUICK ? 1000 : 10_000));
@@ -28,17 +27,6 @@ function describe(r) {
     `delay after the HTTP response ${dist(r.added_ms)}; notifier CPU ${r.notifier_cpu_s} s, wsload CPU ${r.wsload_cpu_s} s`;
 }
 
-async function withStack(opts, fn) {
-  const ctx = await startWsStack(opts);
-  const cleanups = [];
-  try {
-    return await fn(ctx, cleanups);
-  } finally {
-    for (const c of cleanups) c();
-    const problems = await ctx.stopQuietly();
-    if (problems.length) console.log(`log warnings: ${problems.join('\n')}`);
-  }
-}
 
 /** (a): one subscription, one token (from the API) for every client. */
 async function layoutA(ctx, cleanups, { clients, tls } = {}) {

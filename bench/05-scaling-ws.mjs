@@ -8,7 +8,7 @@
 // (notifications/s and bind time, as bench 03 (a)). Baseline: the first point of the axis,
 // same run. Quick: fewer points, writes and clients.
 import {
-  apiToken, buildWsload, cloneSubs, createPatientSub, header, QUICK, report, runWsload, seedEvents, startWsStack, tokenFile,
+  apiToken, buildWsload, cloneSubs, createPatientSub, header, QUICK, report, runWsload, seedEvents, tokenFile, withStack,
 } from './lib/ws.mjs';
 
 const SUBS = QUICK ? [10, 1000] : [10, 100, 1000, 10_000];
@@ -38,17 +38,6 @@ function reportPoint(axis, label, m, first) {
   report({ item: '5', name: `bind of ${CLIENTS} clients at ${label}`, value: m.fan.bind_s * 1000, unit: 'ms', baseline: { name: baseName, value: base.fan.bind_s * 1000 }, commands });
 }
 
-async function withStack(fn) {
-  const ctx = await startWsStack({ clients: CLIENTS });
-  const cleanups = [];
-  try {
-    return await fn(ctx, cleanups);
-  } finally {
-    for (const c of cleanups) c();
-    const problems = await ctx.stopQuietly();
-    if (problems.length) console.log(`log warnings: ${problems.join('\n')}`);
-  }
-}
 
 /** The bound subscription, its token in a file, and the first non-matching one. */
 async function setUp(ctx, cleanups) {
@@ -61,7 +50,7 @@ async function setUp(ctx, cleanups) {
 
 await buildWsload();
 header(`5. Scaling (websocket side): subscriptions ${SUBS.join(', ')}; stored events ${EVENTS.join(', ')}`);
-await withStack(async (ctx, cleanups) => {
+await withStack({ clients: CLIENTS }, async (ctx, cleanups) => {
   const { tokens, other } = await setUp(ctx, cleanups);
   let first = null;
   let live = 2;
@@ -73,7 +62,7 @@ await withStack(async (ctx, cleanups) => {
     first ??= m;
   }
 });
-await withStack(async (ctx, cleanups) => {
+await withStack({ clients: CLIENTS }, async (ctx, cleanups) => {
   const { sub, tokens, other } = await setUp(ctx, cleanups);
   await cloneSubs(ctx, other.id, SUBS[0] - 2);
   let first = null;

@@ -65,6 +65,22 @@ export async function startWsStack({ clients = 100, tls, notifierConfig = {} } =
   return ctx;
 }
 
+/**
+ * Runs fn(ctx, cleanups) on a fresh stack (startWsStack(opts)); then runs the cleanups,
+ * stops the stack and prints what its logs warned about.
+ */
+export async function withStack(opts, fn) {
+  const ctx = await startWsStack(opts);
+  const cleanups = [];
+  try {
+    return await fn(ctx, cleanups);
+  } finally {
+    for (const c of cleanups) c();
+    const problems = await ctx.stopQuietly();
+    if (problems.length) console.log(`log warnings: ${problems.join('\n')}`);
+  }
+}
+
 /** A self-signed certificate for wss:// in a temp dir: {cert, key, cleanup()}. */
 export async function selfSignedCert() {
   const dir = makeTempDir('fhirsub-bench-tls-');
