@@ -371,9 +371,10 @@ describe('transaction and batch Bundles posted to the base', () => {
     }
   });
 
-  test('a transaction that finishes two Encounters and deletes Observations by id and by search: an event per entry, matched on the version before', async () => {
+  test('a transaction that finishes Encounters (by id and by search) and deletes Observations (by id and by search): an event per entry, matched on the version before', async () => {
     const pid = uniq('txm');
     const ident = uniq('txmi');
+    const encIdent = uniq('txme');
     const encSub = await backportSub(TOPIC.encounterComplete, [`Encounter?patient=Patient/${pid}`], 'id-only');
     const obsSub = await backportSub(TOPIC.observationChange, [`Observation?subject=Patient/${pid}`], 'id-only');
     const ws = await subscribe(ctx, ctx.r4.alice, [encSub, obsSub]);
@@ -382,6 +383,7 @@ describe('transaction and batch Bundles posted to the base', () => {
       const encounter = () => ({ resourceType: 'Encounter', status: 'in-progress', class: { code: 'AMB' }, subject: { reference: `Patient/${pid}` } });
       const observation = (subject, extra = {}) => ({ resourceType: 'Observation', status: 'final', code: { text: 'tx' }, subject: { reference: `Patient/${subject}` }, ...extra });
       const [e1, e2, e3] = [await post('Encounter', encounter()), await post('Encounter', encounter()), await post('Encounter', encounter())];
+      const e4 = await post('Encounter', { ...encounter(), identifier: [{ system: IDENT_SYSTEM, value: encIdent }] });
       const o1 = await post('Observation', observation(pid));
       const o2 = await post('Observation', observation(pid));
       const o3 = await post('Observation', observation(pid, { identifier: [{ system: IDENT_SYSTEM, value: ident }] }));
@@ -399,15 +401,18 @@ describe('transaction and batch Bundles posted to the base', () => {
           { request: { method: 'DELETE', url: `Observation?identifier=${IDENT_SYSTEM}|${ident}` } },
           { request: { method: 'DELETE', url: `Observation/${o2.id}` } },
           { request: { method: 'DELETE', url: `Observation/${o4.id}` } }, // another patient's: no event
+          { resource: { ...e4, id: undefined, status: 'finished' }, request: { method: 'PUT', url: `Encounter?identifier=${IDENT_SYSTEM}|${encIdent}` } },
         ],
       }, { status: 200 });
       const statuses = tx.body.entry.map((e) => e.response.status.slice(0, 3));
-      assert.deepEqual(statuses.map((st) => st[0]), ['2', '2', '2', '2', '2', '2', '2'], JSON.stringify(tx.body.entry.map((e) => e.response)));
+      assert.deepEqual(statuses.map((st) => st[0]), ['2', '2', '2', '2', '2', '2', '2', '2'], JSON.stringify(tx.body.entry.map((e) => e.response)));
+      assert.equal(tx.body.entry[7].resource?.id, e4.id, 'the conditional update resolved to e4');
       for (const o of [o1, o2, o3, o4]) assert.ok([404, 410].includes((await ctx.r4.alice.get(`Observation/${o.id}`)).status), `Observation/${o.id} is deleted`);
 
       const encEvents = [
         ev(1, e1, { method: 'PUT', url: `Encounter/${e1.id}`, status: statuses[0] }),
         ev(2, e2, { method: 'PUT', url: `Encounter/${e2.id}`, status: statuses[2] }),
+        ev(3, e4, { method: 'PUT', url: `Encounter/${e4.id}`, status: statuses[7] }),
       ];
       const obsEvents = [
         ev(4, o1, { method: 'DELETE', url: `Observation/${o1.id}`, status: statuses[1], deleted: true }),
@@ -425,7 +430,7 @@ describe('transaction and batch Bundles posted to the base', () => {
         });
       }
       await ws.expectQuiet(500);
-      await assertDbEvents(ctx.stack, encSub.id, 2);
+      await assertDbEvents(ctx.stack, encSub.id, 3);
       await assertDbEvents(ctx.stack, obsSub.id, 6);
     } finally {
       await ws.close();
