@@ -141,12 +141,14 @@ static void plan_write(plan_t *pl, const char *method, const char *url)
     if (fs_fhir_id_valid(id)) plan_instance(pl, type, id);
 }
 
-/* A group's ids, FS_PRIOR_IDS_PER_SEARCH per `_id` search; a lone id is a plain read. */
+/* A group's ids: a few read one by one, more FS_PRIOR_IDS_PER_SEARCH per `_id` search. */
 static void plan_group(plan_t *pl, const id_group_t *g)
 {
     int i, j;
-    if (g->ids->nelts == 1) {
-        add_prior(pl, g->type)->id = APR_ARRAY_IDX(g->ids, 0, const char *);
+    if (g->ids->nelts <= FS_PRIOR_READS_PER_TYPE) {
+        for (i = 0; i < g->ids->nelts; ++i) {
+            add_prior(pl, g->type)->id = APR_ARRAY_IDX(g->ids, i, const char *);
+        }
         return;
     }
     for (i = 0; i < g->ids->nelts; i += FS_PRIOR_IDS_PER_SEARCH) {
@@ -177,7 +179,9 @@ static void plan_bundle(plan_t *pl, json_object *bundle)
         const char *method = fs_json_get_str(rq, "method"), *url = fs_json_get_str(rq, "url");
         if (method && url) plan_write(pl, method, url);
     }
-    for (g = 0; g < pl->groups->nelts; ++g) plan_group(pl, APR_ARRAY_IDX(pl->groups, g, id_group_t *));
+    for (g = 0; g < pl->groups->nelts; ++g) {
+        plan_group(pl, APR_ARRAY_IDX(pl->groups, g, id_group_t *));
+    }
 }
 
 apr_status_t fs_prior_plan(apr_array_header_t **ppriors, apr_pool_t *p, const char *method,

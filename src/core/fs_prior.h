@@ -14,7 +14,10 @@
 
 #include "fs_topic.h"
 
-/* Ids of one type read by one `_id` search (Bundle entries). */
+/* Ids of one type a Bundle's entries may need read one by one (what a plain write costs,
+ * and what any server answers fastest); more are read by `_id` searches of at most
+ * FS_PRIOR_IDS_PER_SEARCH ids each. */
+#define FS_PRIOR_READS_PER_TYPE 10
 #define FS_PRIOR_IDS_PER_SEARCH 50
 /* Page size asked of a conditional write's search; a longer answer is incomplete. */
 #define FS_PRIOR_SEARCH_COUNT 100
@@ -39,7 +42,8 @@ typedef struct fs_prior_t {
  *   - PUT/PATCH Type/id or Type?search: the same, only when a topic of `topics` has
  *     `previous` criteria for updates of Type;
  *   - creates and anything else: nothing.
- * The ids of one type in a Bundle are read together by `_id` searches. */
+ * In a Bundle, up to FS_PRIOR_READS_PER_TYPE ids of one type are read one by one, more by
+ * `_id` searches. */
 apr_status_t fs_prior_plan(apr_array_header_t **ppriors, apr_pool_t *p, const char *method,
                            const char *path, json_object *bundle, const fs_topics_t *topics);
 

@@ -437,6 +437,34 @@ describe('transaction and batch Bundles posted to the base', () => {
     }
   });
 
+  test('a batch deleting more Observations than are read one by one (the rest by _id search): an event for each, in entry order', async () => {
+    const pid = uniq('many');
+    const sub = await backportSub(TOPIC.observationChange, [`Observation?subject=Patient/${pid}`], 'id-only');
+    const ws = await subscribe(ctx, ctx.r4.alice, [sub]);
+    try {
+      const count = 12; // above the 10 ids of a type read one by one
+      const created = [];
+      for (let i = 0; i < count; i++) {
+        created.push((await write(ctx.r4.alice, 'POST', 'Observation', { resourceType: 'Observation', status: 'final', code: { text: `n${i}` }, subject: { reference: `Patient/${pid}` } }, { status: 201 })).body);
+      }
+      for (let n = 1; n <= count; n++) assert.deepEqual(eventNumbers(await ws.next(sub.id)), [n]);
+      const order = [...created].reverse(); // entry order differs from creation order
+      const batch = await write(ctx.r4.alice, 'POST', '', { resourceType: 'Bundle', type: 'batch', entry: order.map((o) => ({ request: { method: 'DELETE', url: `Observation/${o.id}` } })) }, { status: 200 });
+      const statuses = batch.body.entry.map((e) => e.response.status.slice(0, 3));
+      for (const st of statuses) assert.match(st, /^20[04]$/);
+      const expected = order.map((o, i) => ev(count + 1 + i, o, { method: 'DELETE', url: `Observation/${o.id}`, status: statuses[i], deleted: true }));
+      for (const e of expected) {
+        assertNotification(await ws.next(sub.id), {
+          shape: 'backport', base: ctx.r4Url, subId: sub.id, type: 'event-notification', content: 'id-only', since: e.number, topic: TOPIC.observationChange, events: [e],
+        });
+      }
+      await ws.expectQuiet(500);
+      await assertDbEvents(ctx.stack, sub.id, 2 * count);
+    } finally {
+      await ws.close();
+    }
+  });
+
   test('a Bundle reaches the FHIR server byte for byte (chunked, after 100 Continue) under and over FhirSubCaptureMaxBody; over it, no event (documented)', async () => {
     const pid = uniq('big');
     const sub = await backportSub(TOPIC.observationChange, [`Observation?subject=Patient/${pid}`], 'id-only');

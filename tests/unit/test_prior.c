@@ -113,8 +113,8 @@ END_TEST
 #define BUNDLE(type, entries) \
     "{\"resourceType\":\"Bundle\",\"type\":\"" type "\",\"entry\":[" entries "]}"
 
-/* Entries: conditionals in entry order, then the ids of each type (first seen first), read
- * together; one id alone is a plain read; nothing twice. */
+/* Entries: conditionals in entry order, then the ids of each type (first seen first), a
+ * few read one by one; nothing twice. */
 START_TEST(bundle_entries)
 {
     fs_topics_t *topics = shipped_topics();
@@ -127,25 +127,36 @@ START_TEST(bundle_entries)
         ENTRY("DELETE", "Observation?code=x|1") "," ENTRY("DELETE", "http://h/Patient/p9") ","
         "{\"request\":{\"method\":\"DELETE\"}}"), topics);
 
-    ck_assert_int_eq(priors->nelts, 4);
+    ck_assert_int_eq(priors->nelts, 5);
     assert_prior(prior_at(priors, 0), "Observation", NULL, "code=x%7C1&_count=100", "code=x|1");
-    assert_prior(prior_at(priors, 1), "Encounter", NULL, "_id=e1,e2&_count=2", NULL);
-    assert_prior(prior_at(priors, 2), "Observation", "o1", NULL, NULL);
-    assert_prior(prior_at(priors, 3), "Patient", "p1", NULL, NULL);
+    assert_prior(prior_at(priors, 1), "Encounter", "e1", NULL, NULL);
+    assert_prior(prior_at(priors, 2), "Encounter", "e2", NULL, NULL);
+    assert_prior(prior_at(priors, 3), "Observation", "o1", NULL, NULL);
+    assert_prior(prior_at(priors, 4), "Patient", "p1", NULL, NULL);
 }
 END_TEST
 
-START_TEST(bundle_many_ids)
+/* A Bundle deleting n Observations o0..o(n-1). */
+static apr_array_header_t *plan_deletes(int n)
 {
     char *entries = "";
-    apr_array_header_t *priors;
     int i;
-
-    for (i = 0; i < FS_PRIOR_IDS_PER_SEARCH + 2; ++i) {
+    for (i = 0; i < n; ++i) {
         entries = apr_psprintf(pool, "%s%s{\"request\":{\"method\":\"DELETE\",\"url\":"
                                "\"Observation/o%d\"}}", entries, i ? "," : "", i);
     }
-    priors = plan("POST", "", apr_psprintf(pool, BUNDLE("transaction", "%s"), entries), NULL);
+    return plan("POST", "", apr_psprintf(pool, BUNDLE("transaction", "%s"), entries), NULL);
+}
+
+START_TEST(bundle_many_ids)
+{
+    apr_array_header_t *priors = plan_deletes(FS_PRIOR_READS_PER_TYPE);
+
+    ck_assert_int_eq(priors->nelts, FS_PRIOR_READS_PER_TYPE);
+    assert_prior(prior_at(priors, FS_PRIOR_READS_PER_TYPE - 1), "Observation",
+                 apr_psprintf(pool, "o%d", FS_PRIOR_READS_PER_TYPE - 1), NULL, NULL);
+    /* more: `_id` searches */
+    priors = plan_deletes(FS_PRIOR_IDS_PER_SEARCH + 2);
     ck_assert_int_eq(priors->nelts, 2);
     ck_assert_ptr_nonnull(strstr(prior_at(priors, 0)->query, "_id=o0,o1,"));
     ck_assert_ptr_nonnull(strstr(prior_at(priors, 0)->query, ",o49&_count=50"));
@@ -235,6 +246,11 @@ START_TEST(search_answers)
 }
 END_TEST
 
+static void answer(fs_prior_t *pr, int status, const char *body)
+{
+    fs_prior_answer(pr, pool, status, body, body ? strlen(body) : 0, 1);
+}
+
 START_TEST(lookups)
 {
     apr_array_header_t *priors = plan("POST", "", BUNDLE("batch",
@@ -242,12 +258,11 @@ START_TEST(lookups)
         ENTRY("DELETE", "Observation?code=x|1") "," ENTRY("DELETE", "Patient/p1")), NULL);
     apr_hash_t *versions;
 
-    ck_assert_int_eq(priors->nelts, 3);
-    fs_prior_answer(prior_at(priors, 0), pool, 200, SEARCHSET(MATCH(OBS("o3", "z")), ""),
-                    strlen(SEARCHSET(MATCH(OBS("o3", "z")), "")), 1);
-    fs_prior_answer(prior_at(priors, 1), pool, 200, SEARCHSET(MATCH(OBS("o2", "y")), ""),
-                    strlen(SEARCHSET(MATCH(OBS("o2", "y")), "")), 1);
-    fs_prior_answer(prior_at(priors, 2), pool, 404, NULL, 0, 1);
+    ck_assert_int_eq(priors->nelts, 4);
+    answer(prior_at(priors, 0), 200, SEARCHSET(MATCH(OBS("o3", "z")), ""));
+    answer(prior_at(priors, 1), 404, NULL);
+    answer(prior_at(priors, 2), 200, OBS("o2", "y"));
+    answer(prior_at(priors, 3), 410, NULL);
     versions = fs_prior_versions(pool, priors);
     ck_assert_ptr_nonnull(fs_prior_version(versions, "Observation", "o2"));
     ck_assert_ptr_nonnull(fs_prior_version(versions, "Observation", "o3"));
