@@ -137,11 +137,13 @@ async function wakeFor(subId) {
 }
 
 /** Inserts one change row (no event) created createdMs; resolves to its id. */
+function changeInsert(id, createdMs = Date.now()) {
+  return `INSERT INTO fhirsub_change (id, created_ms, resource_type, resource_id, version_id, interaction, request_method, request_url, response_status, body) VALUES (${sqlString(id)}, ${createdMs}, 'Encounter', 'shared', '1', 'update', 'PUT', 'Encounter/shared', '200', '')`;
+}
+
 async function insertChange(createdMs = Date.now()) {
   const id = crypto.randomUUID();
-  await stack.query(
-    `INSERT INTO fhirsub_change (id, created_ms, resource_type, resource_id, version_id, interaction, request_method, request_url, response_status, body) VALUES (${sqlString(id)}, ${createdMs}, 'Encounter', 'shared', '1', 'update', 'PUT', 'Encounter/shared', '200', '')`,
-  );
+  await stack.query(changeInsert(id, createdMs));
   return id;
 }
 
@@ -185,11 +187,13 @@ describe('retention limits', () => {
   test('change rows no event references are deleted; one still referenced stays', async () => {
     const orphan = await insertChange(Date.now() - 3 * HOUR_MS);
     const fresh = await insertChange();
-    const shared = await insertChange();
     const oldSub = await newSub();
     const newSubscription = await newSub();
+    // the shared change and its events in one transaction: alone, a pass would take it for
+    // an orphan
+    const shared = crypto.randomUUID();
     await stack.query(
-      [...eventOnChange(oldSub.id, shared, Date.now() - 2 * HOUR_MS), ...eventOnChange(newSubscription.id, shared, Date.now())].join(';\n'),
+      ['BEGIN', changeInsert(shared), ...eventOnChange(oldSub.id, shared, Date.now() - 2 * HOUR_MS), ...eventOnChange(newSubscription.id, shared, Date.now()), 'COMMIT'].join(';\n'),
     );
     await waitFor(async () => (await changesLeft([orphan, fresh])) === 0, { what: 'the unreferenced change rows deleted' });
     await untilStored(oldSub.id, [], 'the old event pruned');
