@@ -137,6 +137,19 @@ apr_status_t nt_config_set(nt_config_t *c, apr_pool_t *p, const char *key,
         }
         else if (!c->wake_host) c->wake_host = "127.0.0.1";
     }
+    else if (!strcasecmp(key, "MetricsListen")) {
+        c->metrics_host = NULL;
+        if (!strcasecmp(value, "none")) c->metrics = NT_METRICS_OFF;
+        else if (!strcasecmp(value, "websocket")) c->metrics = NT_METRICS_WEBSOCKET;
+        else if (parse_hostport(p, value, &c->metrics_host, &c->metrics_port)) {
+            want = "host:port, port, websocket or none";
+        }
+        else {
+            c->metrics = NT_METRICS_OWN;
+            /* a bare port stays on loopback: the numbers are for the operator */
+            if (!c->metrics_host) c->metrics_host = "127.0.0.1";
+        }
+    }
     else if (!strcasecmp(key, "PollInterval")) {
         if (parse_seconds(value, 0.05, 3600, &c->poll_interval)) want = "seconds (0.05-3600)";
     }
@@ -294,6 +307,10 @@ apr_status_t nt_config_finish(nt_config_t *c, apr_pool_t *p, const char **perr)
         return rv;
     }
     c->key = key;
+    if (c->metrics == NT_METRICS_OWN && c->metrics_port == c->listen_port) {
+        *perr = "MetricsListen needs another port than Listen (or say websocket to share it)";
+        return APR_EINVAL;
+    }
     if (!c->tls_cert != !c->tls_key) {
         *perr = "TLSCertificate and TLSKey go together";
         return APR_EINVAL;

@@ -15,6 +15,13 @@
 #define NT_DEFAULT_CONFIG_FILE "/etc/fhirsub/fhirsub-notifier.conf"
 #endif
 
+/* Where GET /healthz and /metrics are answered (MetricsListen). */
+typedef enum {
+    NT_METRICS_WEBSOCKET,              /* on the websocket listener (default) */
+    NT_METRICS_OFF,                    /* nowhere ("none") */
+    NT_METRICS_OWN                     /* on a listener of their own, plain HTTP */
+} nt_metrics_where_t;
+
 typedef struct nt_config_t {
     const char *file;                  /* the config file read, NULL = none */
     const char *listen_host;           /* Listen: interface address (127.0.0.1) */
@@ -48,6 +55,9 @@ typedef struct nt_config_t {
     apr_interval_time_t prune_interval;/* PruneInterval: between pruning passes (300 s) */
     apr_interval_time_t prune_bound_grace; /* PruneBoundGrace: bound elsewhere this recently (3600 s) */
     int allow_url_token;               /* AllowTokenInURL: accept ?token= (On) */
+    nt_metrics_where_t metrics;        /* MetricsListen: where /healthz and /metrics are */
+    const char *metrics_host;          /* MetricsListen host:port (NT_METRICS_OWN) */
+    int metrics_port;
     fs_log_level_t log_level;          /* LogLevel (notice) */
 } nt_config_t;
 

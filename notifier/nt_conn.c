@@ -64,6 +64,7 @@ void nt_conn_open(nt_server_t *srv, nt_conn_t *c, struct lws *wsi)
                   srv->conf->send_queue_bytes);
     apr_hash_set(srv->conns, &c->id, sizeof(c->id), c);
     ++srv->nconns;
+    ++srv->metrics.connections_total;
     arm_bind_timer(c);
     nt_log(FS_LOG_INFO, "FS20302: " NT_CONN_FMT " opened", NT_CONN_ARGS(c));
 }
@@ -135,6 +136,7 @@ static void cull(nt_conn_t *c)
            "full for %.1f s (%lu messages, %lu bytes); disconnected", NT_CONN_ARGS(c),
            (double)c->srv->conf->slow_client_timeout / APR_USEC_PER_SEC,
            (unsigned long)c->queue.count, (unsigned long)c->queue.bytes);
+    ++c->srv->metrics.slow_clients;
     for (b = c->bindings; b; b = b->conn_next) {
         nt_session_sub_error(c->srv, b->watch->sub_id, "the websocket client did not keep "
                              "up with its notifications and was disconnected");
@@ -188,11 +190,13 @@ int nt_conn_send(nt_conn_t *c, nt_msg_t *m, nt_send_t how)
     return 0;
 }
 
-int nt_conn_send_text(nt_conn_t *c, const char *text, size_t len, nt_send_t how)
+int nt_conn_send_text(nt_conn_t *c, nt_msg_kind_t kind, const char *text, size_t len,
+                      nt_send_t how)
 {
     nt_msg_t *m = nt_msg_new(text, len);
     int rv;
     if (!m) return -1;
+    m->kind = kind;
     rv = nt_conn_send(c, m, how);
     nt_msg_unref(m);
     return rv;
@@ -217,6 +221,7 @@ int nt_conn_writable(nt_conn_t *c)
                NT_CONN_ARGS(c));
         return -1;
     }
+    nt_metrics_sent(&c->srv->metrics, m, apr_time_now());
     if (m->sub_id) nt_session_delivered(c->srv, m->sub_id);
     nt_queue_pop(&c->queue);
     if (c->stalled && nt_queue_low(&c->queue)) unstall(c);
@@ -304,7 +309,7 @@ static void heartbeat_cb(lws_sorted_usec_list_t *sul)
         /* nothing went out for a whole period: say we are alive */
         apr_pool_create(&p, c->srv->pool);
         text = fs_json_str(p, fs_notify_heartbeat(p, w->sub, now));
-        nt_conn_send_text(c, text, strlen(text), NT_SEND_OPTIONAL);
+        nt_conn_send_text(c, NT_MSG_HEARTBEAT, text, strlen(text), NT_SEND_OPTIONAL);
         apr_pool_destroy(p);
         b->last_sent = now;
     }

@@ -87,7 +87,9 @@ int nt_conn_writable(nt_conn_t *c);
  * (closing connection, or a full queue: see nt_send_t). A queue that stays full for
  * SlowClientTimeout cuts the client off. */
 int nt_conn_send(nt_conn_t *c, nt_msg_t *m, nt_send_t how);
-int nt_conn_send_text(nt_conn_t *c, const char *text, size_t len, nt_send_t how);
+/* The same for a new message of text[0..len) and that kind. */
+int nt_conn_send_text(nt_conn_t *c, nt_msg_kind_t kind, const char *text, size_t len,
+                      nt_send_t how);
 
 /* Close with a status code and a short reason (RFC 6455 close frame) once the
  * messages already queued went out (at most a few seconds); nothing new is queued. */

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <apr_dbd.h>
+#include <apr_lib.h>
 #include <apr_strings.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
@@ -29,6 +30,8 @@
 #define NT_DB_TICK_MS 500
 /* Most subscription ids one wake-up may name before it counts as "any". */
 #define NT_WAKE_MAX_IDS 1000
+/* How often the worker checks that the database still answers (nt_db_health). */
+#define NT_DB_PROBE apr_time_from_sec(5)
 /* Most unbound subscriptions deleted per sweep (the next sweep continues). */
 #define NT_SWEEP_BATCH 500
 #define NT_SQLITE_BUSY_MS 5000
@@ -43,6 +46,10 @@ struct nt_db_t {
     nt_job_t *results, *results_tail; /* {lock} finished, not yet collected */
     int stopping;                  /* {lock} */
     int stopped;                   /* {lock} the worker has ended: submit frees */
+    int njobs;                     /* {lock} length of `jobs` */
+    int up;                        /* {lock} the store is ready */
+    apr_uint64_t errors;           /* {lock} times it was found unavailable */
+    apr_time_t last_round;         /* {lock} the worker's last loop */
     int efd;                       /* eventfd: "jobs waiting" / "stop" */
     int wake_fd;                   /* UDP wake-up socket, -1 = none */
     nt_db_wake_fn *wake;
@@ -57,6 +64,7 @@ struct nt_db_t {
     apr_time_t next_pg;
     int pg_down_logged;
     apr_time_t next_sweep;
+    apr_time_t next_probe;
     apr_uint64_t seq;              /* results posted so far (only the worker posts) */
     nt_prune_t *prune;             /* the retention pass under way, NULL = none */
     nt_floors_t floors;            /* binds the service thread may not have applied */
@@ -114,7 +122,10 @@ void nt_db_submit(nt_db_t *db, nt_job_t *job)
     }
     pthread_mutex_lock(&db->lock);
     stopped = db->stopped || db->stopping;
-    if (!stopped) append(&db->jobs, &db->jobs_tail, job);
+    if (!stopped) {
+        append(&db->jobs, &db->jobs_tail, job);
+        ++db->njobs;
+    }
     pthread_mutex_unlock(&db->lock);
     if (stopped) nt_job_free(job);
     else poke(db);
@@ -128,6 +139,24 @@ nt_job_t *nt_db_results(nt_db_t *db)
     db->results = db->results_tail = NULL;
     pthread_mutex_unlock(&db->lock);
     return list;
+}
+
+void nt_db_health(nt_db_t *db, nt_db_health_t *h)
+{
+    pthread_mutex_lock(&db->lock);
+    h->up = db->up;
+    h->errors = db->errors;
+    h->last_round = db->last_round;
+    h->queued = db->njobs;
+    pthread_mutex_unlock(&db->lock);
+}
+
+static void set_up(nt_db_t *db, int up)
+{
+    pthread_mutex_lock(&db->lock);
+    if (!up) ++db->errors;
+    db->up = up;
+    pthread_mutex_unlock(&db->lock);
 }
 
 static void post_result(nt_db_t *db, nt_job_t *job)
@@ -155,6 +184,18 @@ static void tune_sqlite(nt_db_t *db)
     }
 }
 
+/* libpq prints the server's notices (and its FATAL goodbye at shutdown) to stderr by
+ * itself: give them a log line with a number instead. */
+static void one_line(char *out, size_t size, const char *text);
+
+static void pg_notice(void *arg, const char *message)
+{
+    char text[1024];
+    (void)arg;
+    one_line(text, sizeof(text), message);
+    nt_log(FS_LOG_NOTICE, "FS20111: PostgreSQL says: %s", text);
+}
+
 static void close_store(nt_db_t *db)
 {
     if (db->store.handle) apr_dbd_close(db->driver, db->store.handle);
@@ -171,6 +212,7 @@ static void store_down(nt_db_t *db, const char *what, const char *why)
                (int)apr_time_sec(NT_DB_RETRY));
         db->db_down_logged = 1;
     }
+    set_up(db, 0);
     close_store(db);
     db->next_open = apr_time_now() + NT_DB_RETRY;
 }
@@ -192,6 +234,7 @@ static int ensure_store(nt_db_t *db)
     db->store.driver = db->driver;
     db->store.handle = handle;
     if (!strcmp(db->conf->db_driver, "sqlite3")) tune_sqlite(db);
+    else PQsetNoticeProcessor(apr_dbd_native_handle(db->driver, handle), pg_notice, NULL);
     if (APR_SUCCESS != fs_store_migrate(&db->store, db->dbpool, &err)) {
         store_down(db, "schema", err);
         return 0;
@@ -203,7 +246,30 @@ static int ensure_store(nt_db_t *db)
     nt_log(FS_LOG_NOTICE, "FS20104: database ready (%s)%s", db->conf->db_driver,
            db->db_down_logged ? " again" : "");
     db->db_down_logged = 0;
+    set_up(db, 1);
     return 1;
+}
+
+/* When idle too, find out whether the database still answers: connect again when it
+ * is down (at most every NT_DB_RETRY), else read the schema version every NT_DB_PROBE. */
+static void probe_store(nt_db_t *db)
+{
+    apr_time_t now = apr_time_now();
+    apr_pool_t *p = NULL;
+    int version = 0;
+
+    if (now < db->next_probe) return;
+    db->next_probe = now + NT_DB_PROBE;
+    if (!db->store.handle) {
+        db->next_probe = now + NT_DB_RETRY;
+        ensure_store(db);
+        return;
+    }
+    if (APR_SUCCESS != apr_pool_create(&p, db->pool)) return;
+    if (APR_SUCCESS != fs_store_schema_version(&db->store, p, &version)) {
+        store_down(db, "probe", "the schema version cannot be read");
+    }
+    apr_pool_destroy(p);
 }
 
 /* A store call failed for another reason than "not found": the connection may be
@@ -429,6 +495,8 @@ static void build_bundles(apr_pool_t *p, nt_scan_result_t *r, const nt_scan_item
         apr_pool_create(&scratch, p);
         t->first = evs[i].number;
         t->number = evs[i + len - 1].number;
+        t->nevents = len;
+        t->recorded = evs[i].timestamp;
         t->text = apr_pstrdup(p, fs_json_str(scratch, fs_notify_event(scratch, r->sub,
                                                                       evs + i, len, now)));
         apr_pool_destroy(scratch);
@@ -679,11 +747,31 @@ static void read_udp(nt_db_t *db, nt_job_t *wake, int *pwoken)
     }
 }
 
+/* libpq's messages span lines ("...\n\tThis probably means..."): one log line each. */
+static void one_line(char *out, size_t size, const char *text)
+{
+    size_t n = 0;
+    int space = 0;
+    for (; text && *text && n + 1 < size; ++text) {
+        if (apr_isspace(*text)) {
+            space = n > 0;
+            continue;
+        }
+        if (space && n + 2 < size) out[n++] = ' ';
+        space = 0;
+        out[n++] = *text;
+    }
+    out[n] = '\0';
+}
+
 static void pg_drop(nt_db_t *db, const char *why)
 {
+    char reason[512];
+
     if (!db->pg_down_logged) {
+        one_line(reason, sizeof(reason), why);
         nt_log(FS_LOG_WARNING, "FS20107: LISTEN connection to PostgreSQL lost or refused "
-               "(%s); polling every %.1f s until it is back", why,
+               "(%s); polling every %.1f s until it is back", reason,
                (double)db->conf->poll_interval / APR_USEC_PER_SEC);
         db->pg_down_logged = 1;
     }
@@ -712,6 +800,7 @@ static void pg_connect(nt_db_t *db, nt_job_t *wake, int *pwoken)
     }
     PQclear(res);
     PQsetnonblocking(db->pg, 1);
+    PQsetNoticeProcessor(db->pg, pg_notice, NULL);
     nt_log(FS_LOG_INFO, "FS20108: listening for " FS_NOTIFY_CHANNEL " notifications%s",
            db->pg_down_logged ? " again" : "");
     if (db->pg_down_logged) {
@@ -800,6 +889,8 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&db->lock);
         jobs = db->jobs;
         db->jobs = db->jobs_tail = NULL;
+        db->njobs = 0;
+        db->last_round = apr_time_now();
         stopping = db->stopping;
         pthread_mutex_unlock(&db->lock);
         if (stopping) {
@@ -829,6 +920,7 @@ static void *worker_main(void *arg)
         }
         sweep_unbound(db);
         prune_step(db);
+        probe_store(db);
     }
     nt_prune_end(db->prune, -1);
     db->prune = NULL;
@@ -883,6 +975,7 @@ apr_status_t nt_db_start(nt_db_t **pdb, apr_pool_t *p, const nt_config_t *conf,
     db->wake_baton = baton;
     db->wake_fd = -1;
     db->efd = -1;
+    db->last_round = apr_time_now();
     pthread_mutex_init(&db->lock, NULL);
     if (APR_SUCCESS != (rv = apr_dbd_init(p))
         || APR_SUCCESS != (rv = apr_dbd_get_driver(p, conf->db_driver, &db->driver))) {

@@ -13,8 +13,9 @@
  * NT_JOB_WAKE results: a UDP datagram on WakeListen (SQLite: sent by httpd after
  * its commit) and, on PostgreSQL, LISTEN fhirsub_event on a dedicated libpq
  * connection (re-LISTENed and reported as "everything" after a reconnect). It
- * deletes websocket subscriptions left unbound for ExpireUnbound, and runs the
- * retention passes (nt_prune) one short step at a time between jobs.
+ * deletes websocket subscriptions left unbound for ExpireUnbound, runs the
+ * retention passes (nt_prune) one short step at a time between jobs, and probes the
+ * database when idle (every few seconds) so that the health check tells the truth.
  *
  * Each job owns an APR pool (a child of the global pool, whose allocator is
  * mutex-protected) that holds the request and the result; whoever ends the job
@@ -68,6 +69,8 @@ typedef struct nt_grant_state_t {
 typedef struct nt_event_text_t {
     apr_int64_t first;            /* the lowest event number it carries ... */
     apr_int64_t number;           /* ... and the highest (its events-since-start) */
+    int nevents;                  /* how many events it carries */
+    apr_time_t recorded;          /* when its oldest event was recorded */
     const char *text;             /* the event-notification Bundle */
 } nt_event_text_t;
 
@@ -130,6 +133,17 @@ void nt_db_submit(nt_db_t *db, nt_job_t *job);
 
 /* Every finished job, oldest first, linked through next; the caller frees them. */
 nt_job_t *nt_db_results(nt_db_t *db);
+
+/* The worker's state as the health check and the metrics see it. */
+typedef struct nt_db_health_t {
+    int up;                       /* connected, on the schema, statements prepared */
+    apr_uint64_t errors;          /* times the database was found unavailable */
+    apr_time_t last_round;        /* when the worker last went round its loop */
+    int queued;                   /* jobs submitted and not yet taken */
+} nt_db_health_t;
+
+/* A consistent copy of it (any thread). */
+void nt_db_health(nt_db_t *db, nt_db_health_t *h);
 
 /* Stop and join the worker; free what is still queued either way. */
 void nt_db_stop(nt_db_t *db);

@@ -59,6 +59,7 @@ static void usage(FILE *out)
             "  -t, --test              check the configuration and exit\n"
             "  -V, --version           print the version and exit\n"
             "  -h, --help              this help\n\n"
+            "Plain HTTP GET /healthz and /metrics (Prometheus) where MetricsListen says.\n"
             "Runs in the foreground and logs to stderr. SIGTERM or SIGINT: every client gets a\n"
             "1001 close, then exit 0. Exit 1: cannot listen or start; 2: configuration error.\n"
             "Keys and defaults: man fhirsub-notifier, the shipped fhirsub-notifier.conf.\n");

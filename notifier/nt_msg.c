@@ -9,8 +9,11 @@ nt_msg_t *nt_msg_new(const char *text, size_t len)
     if (!m) return NULL;
     m->refs = 1;
     m->len = len;
+    m->kind = NT_MSG_OTHER;
     m->sub_id = NULL;
     m->event_number = 0;
+    m->nevents = 0;
+    m->recorded = 0;
     memcpy(m->buf + LWS_PRE, text, len);
     m->buf[LWS_PRE + len] = '\0';
     return m;
@@ -21,6 +24,8 @@ void nt_msg_set_event(nt_msg_t *m, const char *sub_id, apr_int64_t number)
     free(m->sub_id);
     m->sub_id = sub_id ? strdup(sub_id) : NULL;
     m->event_number = number;
+    m->kind = NT_MSG_EVENT;
+    if (m->nevents < 1) m->nevents = 1;
 }
 
 nt_msg_t *nt_msg_ref(nt_msg_t *m)

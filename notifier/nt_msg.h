@@ -7,21 +7,35 @@
 
 #include <stddef.h>
 #include <apr.h>
+#include <apr_time.h>
 #include <libwebsockets.h>
+
+/* What a message is, for the metrics of what was sent (nt_metrics). */
+typedef enum {
+    NT_MSG_OTHER,             /* pongs, OperationOutcomes */
+    NT_MSG_HANDSHAKE,
+    NT_MSG_HEARTBEAT,
+    NT_MSG_EVENT              /* an event-notification Bundle */
+} nt_msg_kind_t;
 
 typedef struct nt_msg_t {
     unsigned refs;            /* queues (and builders) holding it */
     size_t len;               /* payload bytes */
+    nt_msg_kind_t kind;
     char *sub_id;             /* event notifications: the subscription (for delivery
                                  accounting), else NULL */
     apr_int64_t event_number; /* event notifications: the number, else 0 */
+    int nevents;              /* event notifications: events carried (1 by default) */
+    apr_time_t recorded;      /* event notifications: when the oldest was recorded, 0 =
+                                 unknown */
     unsigned char buf[];      /* LWS_PRE headroom, payload, NUL */
 } nt_msg_t;
 
-/* A message holding a copy of text[0..len), one reference; NULL when out of memory. */
+/* A message of kind NT_MSG_OTHER holding a copy of text[0..len), one reference; NULL
+ * when out of memory. */
 nt_msg_t *nt_msg_new(const char *text, size_t len);
 
-/* Mark m as the event notification `number` of subscription sub_id. */
+/* Mark m as the event notification `number` of subscription sub_id (kind NT_MSG_EVENT). */
 void nt_msg_set_event(nt_msg_t *m, const char *sub_id, apr_int64_t number);
 
 nt_msg_t *nt_msg_ref(nt_msg_t *m);

@@ -24,6 +24,7 @@ void nt_session_init(nt_server_t *srv, apr_pool_t *p, const nt_config_t *conf)
     srv->pool = p;
     srv->conns = apr_hash_make(p);
     srv->watches = apr_hash_make(p);
+    nt_metrics_init(&srv->metrics);
     apr_pool_create(&srv->delivered_pool, p);
     srv->delivered = apr_hash_make(srv->delivered_pool);
 }
@@ -59,7 +60,7 @@ static void send_outcome(nt_conn_t *c, const char *reason, const char *detail)
     apr_pool_create(&p, c->srv->pool);
     text = fs_json_str(p, fs_oo_make(p, oo_code(reason),
                                      apr_psprintf(p, "%s: %s", reason, detail)));
-    nt_conn_send_text(c, text, strlen(text), NT_SEND_MUST);
+    nt_conn_send_text(c, NT_MSG_OTHER, text, strlen(text), NT_SEND_MUST);
     apr_pool_destroy(p);
 }
 
@@ -136,7 +137,7 @@ void nt_session_frame(nt_conn_t *c, const char *data, size_t len)
     if (f.json) c->json = 1;
     switch (f.type) {
     case NT_FRAME_PING:
-        nt_conn_send_text(c, PONG, sizeof(PONG) - 1, NT_SEND_OPTIONAL);
+        nt_conn_send_text(c, NT_MSG_OTHER, PONG, sizeof(PONG) - 1, NT_SEND_OPTIONAL);
         break;
     case NT_FRAME_BIND:
     case NT_FRAME_UNBIND:
@@ -173,15 +174,19 @@ static void bind_done(nt_server_t *srv, nt_job_t *job)
     nt_conn_update_flow(c);
     if (c->closing) return;
     if (job->failed) {
+        ++srv->metrics.binds_refused;
         refuse(c, job->json, job->reason, job->detail);
         return;
     }
+    ++srv->metrics.binds_accepted;
     for (i = 0; i < job->subs->nelts; ++i) {
         const nt_sub_state_t *st = &APR_ARRAY_IDX(job->subs, i, nt_sub_state_t);
         nt_binding_t *b = nt_conn_find_binding(c, st->sub_id);
         nt_watch_t *w;
 
         if (!b && c->nbindings >= srv->conf->max_bindings) {
+            --srv->metrics.binds_accepted;
+            ++srv->metrics.binds_refused;
             refuse(c, job->json, "too-many-bindings", apr_psprintf(job->pool,
                    "one connection carries at most %d subscriptions",
                    srv->conf->max_bindings));
@@ -198,7 +203,8 @@ static void bind_done(nt_server_t *srv, nt_job_t *job)
         }
         /* a handshake for every bind, renewals included (Medplum's client waits for
          * it); it reports N events since start, live delivery continues above N */
-        nt_conn_send_text(c, st->handshake, strlen(st->handshake), NT_SEND_MUST);
+        nt_conn_send_text(c, NT_MSG_HANDSHAKE, st->handshake, strlen(st->handshake),
+                          NT_SEND_MUST);
         b->last_sent = now;
         nt_log(FS_LOG_INFO, "FS20206: " NT_CONN_FMT ": Subscription/%s bound (grant %s of "
                "%s, until %s, from event %" APR_INT64_T_FMT ")", NT_CONN_ARGS(c),
@@ -293,7 +299,10 @@ void nt_session_results(nt_server_t *srv)
         case NT_JOB_UNBIND: unbind_done(srv, job); break;
         case NT_JOB_SCAN: nt_watch_scan_done(srv, job); break;
         case NT_JOB_REFRESH: refresh_done(srv, job); break;
-        case NT_JOB_WAKE: nt_watch_mark(srv, job->items); break;
+        case NT_JOB_WAKE:
+            ++srv->metrics.wakeups;
+            nt_watch_mark(srv, job->items);
+            break;
         default: break;
         }
         srv->seen_seq = job->seq;

@@ -21,6 +21,7 @@
 #include "nt_config.h"
 #include "nt_conn.h"
 #include "nt_db.h"
+#include "nt_metrics.h"
 #include "nt_watch.h"
 
 /* Most database jobs a connection may have in flight before reading pauses. */
@@ -41,6 +42,7 @@ struct nt_server_t {
     int refresh_inflight;
     int scan_scheduled;
     int shutting_down;
+    nt_metrics_t metrics;              /* counters (GET /metrics) */
     lws_sorted_usec_list_t poll_timer;
     lws_sorted_usec_list_t refresh_timer;
     lws_sorted_usec_list_t flush_timer;

@@ -216,6 +216,8 @@ static void deliver(nt_watch_t *w, const nt_scan_result_t *r)
         nt_msg_t *m = nt_msg_new(ev->text, strlen(ev->text));
         if (!m) return;
         nt_msg_set_event(m, w->sub_id, ev->number);
+        m->nevents = ev->nevents;
+        m->recorded = ev->recorded;
         for (b = w->bindings; b; b = b->watch_next) {
             /* cursors only grow: each binding gets each event once, in order; one that
              * finds its queue full waits (blocked) and later reads on from its cursor */

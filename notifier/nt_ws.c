@@ -1,3 +1,4 @@
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <apr_strings.h>
@@ -13,10 +14,60 @@
 /* Descriptors beyond the connections: listener, database, wake-ups, logs. */
 #define NT_FD_HEADROOM 256
 
-static int http_answer(struct lws *wsi, unsigned int status, const char *body)
+/* One whole plain-text answer: headers and body in a single write (as
+ * lws_return_http_status does), then the next request on the connection. */
+static int http_text(struct lws *wsi, unsigned int status, const char *content_type,
+                     const char *body)
 {
-    if (lws_return_http_status(wsi, status, body)) return -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    size_t len = strlen(body), cap = LWS_PRE + 512 + len;
+    unsigned char *buf = malloc(cap), *start, *p, *end;
+    int rv = -1;
+
+    if (!buf) return -1;
+    start = p = buf + LWS_PRE;
+    end = buf + cap;
+    if (lws_add_http_common_headers(wsi, status, content_type, (lws_filepos_t)len, &p, end)
+        || lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                        (const unsigned char *)"no-store", 8, &p, end)
+        || lws_finalize_http_header(wsi, &p, end)) {
+        goto leave;
+    }
+    memcpy(p, body, len);
+    p += len;
+    if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) != (int)(p - start)) {
+        goto leave;
+    }
+    rv = lws_http_transaction_completed(wsi) ? -1 : 0;
+leave:
+    free(buf);
+    return rv;
+}
+
+/* Plain HTTP: GET /healthz and /metrics where MetricsListen puts them (`serve`),
+ * 404 for anything else. */
+static int http_request(nt_server_t *srv, struct lws *wsi, const char *path, int serve)
+{
+    int get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+    int health = serve && path && !strcmp(path, "/healthz");
+    int metrics = serve && path && !strcmp(path, "/metrics");
+    apr_pool_t *p = NULL;
+    const char *text = NULL;
+    unsigned int status;
+    int rv;
+
+    if (!health && !metrics) return http_text(wsi, 404, "text/plain", "not found\n");
+    if (!get) return http_text(wsi, 405, "text/plain", "GET only\n");
+    if (APR_SUCCESS != apr_pool_create(&p, srv->pool)) return -1;
+    if (health) {
+        status = nt_metrics_health(srv, p, &text);
+        rv = http_text(wsi, status, "text/plain; charset=utf-8", text);
+    }
+    else {
+        rv = http_text(wsi, 200, "text/plain; version=0.0.4; charset=utf-8",
+                       nt_metrics_render(srv, p));
+    }
+    apr_pool_destroy(p);
+    return rv;
 }
 
 /* Upgrade allowed? The path must be WebSocketPath; room for one more connection. */
@@ -25,18 +76,21 @@ static int filter(nt_server_t *srv, struct lws *wsi)
     char uri[512];
     int n = lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
 
-    if (srv->shutting_down) return 1;
+    if (srv->shutting_down) goto refuse;
     if (n <= 0 || strcmp(uri, srv->conf->path)) {
         nt_log(FS_LOG_INFO, "FS20401: websocket upgrade refused: path %s is not %s",
                n > 0 ? uri : "?", srv->conf->path);
-        return 1;
+        goto refuse;
     }
     if (srv->nconns >= srv->conf->max_connections) {
         nt_log(FS_LOG_WARNING, "FS20402: websocket upgrade refused: MaxConnections (%d) "
                "reached", srv->conf->max_connections);
-        return 1;
+        goto refuse;
     }
     return 0;
+refuse:
+    ++srv->metrics.upgrades_refused;
+    return 1;
 }
 
 static void url_token(nt_conn_t *c, struct lws *wsi)
@@ -77,17 +131,50 @@ static int callback_fhir(struct lws *wsi, enum lws_callback_reasons reason, void
         if (srv) nt_session_results(srv);
         return 0;
     case LWS_CALLBACK_HTTP:
-        if (in && !strcmp((const char *)in, "/healthz")) return http_answer(wsi, 200, "ok");
-        return http_answer(wsi, 404, NULL);
+        return http_request(srv, wsi, in, srv->conf->metrics == NT_METRICS_WEBSOCKET);
     default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     }
+}
+
+/* The MetricsListen vhost: plain HTTP only. */
+static int callback_metrics(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                            void *in, size_t len)
+{
+    nt_server_t *srv = lws_context_user(lws_get_context(wsi));
+
+    if (reason == LWS_CALLBACK_HTTP) return http_request(srv, wsi, in, 1);
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
 static struct lws_protocols protocols[] = {
     { NT_WS_PROTOCOL, callback_fhir, sizeof(nt_conn_t), NT_RX_BUFFER, 0, NULL, NT_TX_PACKET },
     { NULL, NULL, 0, 0, 0, NULL, 0 }
 };
+
+static struct lws_protocols metrics_protocols[] = {
+    { "http", callback_metrics, 0, 0, 0, NULL, 0 },
+    { NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+/* A second vhost on MetricsListen, plain HTTP. */
+static apr_status_t create_metrics_vhost(nt_server_t *srv, const char **perr)
+{
+    const nt_config_t *conf = srv->conf;
+    struct lws_context_creation_info info;
+
+    memset(&info, 0, sizeof(info));
+    info.port = conf->metrics_port;
+    info.iface = conf->metrics_host;
+    info.vhost_name = "fhirsub-metrics";
+    info.protocols = metrics_protocols;
+    if (!lws_create_vhost(srv->ctx, &info)) {
+        *perr = apr_psprintf(srv->pool, "cannot listen on MetricsListen %s:%d (in use?)",
+                             conf->metrics_host, conf->metrics_port);
+        return APR_EGENERAL;
+    }
+    return APR_SUCCESS;
+}
 
 static lws_retry_bo_t retry;
 
@@ -145,6 +232,10 @@ apr_status_t nt_ws_create(nt_server_t *srv, const char **perr)
         *perr = apr_psprintf(srv->pool, "cannot listen on %s:%d%s (in use? see the lws "
                              "lines above)", conf->listen_host, conf->listen_port,
                              conf->tls_cert ? " with TLS" : "");
+        return APR_EGENERAL;
+    }
+    if (conf->metrics == NT_METRICS_OWN && APR_SUCCESS != create_metrics_vhost(srv, perr)) {
+        nt_ws_destroy(srv);
         return APR_EGENERAL;
     }
     return APR_SUCCESS;

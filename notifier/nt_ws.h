@@ -4,8 +4,9 @@
  *
  * One protocol, listed first so that clients sending no subprotocol (most FHIR
  * clients, Medplum's) get it. Upgrades are accepted on WebSocketPath only and
- * while fewer than MaxConnections are open; plain HTTP gets 200 on /healthz and
- * 404 elsewhere. */
+ * while fewer than MaxConnections are open. Plain HTTP GET /healthz and /metrics
+ * (nt_metrics) are answered where MetricsListen says: on this listener (default), on
+ * a vhost of their own, or nowhere; anything else gets 404. */
 #ifndef NT_WS_H
 #define NT_WS_H
 
