@@ -330,8 +330,9 @@ const command_rec fhirsub_cmds[] = {
     AP_INIT_TAKE2("FhirSubHeartbeatRange", set_heartbeat_range, NULL, ACCESS_CONF,
                   "smallest and largest heartbeat period accepted, seconds"),
     AP_INIT_TAKE1("FhirSubCaptureMaxBody", set_capture_max, NULL, ACCESS_CONF,
-                  "bytes of a write's body copied for events (default 4194304); larger "
-                  "writes give id-only events"),
+                  "bytes of a write's body copied for events, and of a transaction or "
+                  "batch Bundle read before it is forwarded (default 4194304); larger "
+                  "writes give id-only events, larger Bundles none"),
     AP_INIT_TAKE1("FhirSubNotifierWakeup", set_wakeup, NULL, ACCESS_CONF,
                   "host:port where fhirsub-notifier listens for UDP wake-ups (SQLite)"),
     { NULL }
