@@ -1,6 +1,7 @@
 // `make install DESTDIR=...` from the built tree: every file lands where it belongs, with this
-// build's paths; the installed programs answer --help/--version; the installed module loads
-// through fhirsub.load; `apache2 -t` accepts the shipped example site (Basic, and OAuth with
+// build's paths; the installed programs answer --help/--version; Debian's a2enmod enables the
+// installed fhirsub.load (with mod_dbd) and httpd loads the module through mods-enabled;
+// `apache2 -t` accepts the shipped example site (Basic, and OAuth with
 // mod_auth_openidc really loaded); and the example run for real (TLS, Basic, the notifier
 // through mod_proxy_wstunnel) keeps a binding token sent as ?token= out of every log.
 // The example uses SQLite whatever FHIRSUB_DB says.
@@ -280,6 +281,52 @@ async function configTest(extraModules, defines) {
   fs.writeFileSync(path.join(dir, 'httpd.conf'), `${lines.join('\n')}\n`);
   return capture(HTTPD_BIN, ['-t', '-f', path.join(dir, 'httpd.conf'), ...defines.flatMap((d) => ['-D', d])]);
 }
+
+describe('a2enmod fhirsub', () => {
+  test('enables the module and mod_dbd; httpd loads the installed module through mods-enabled', async (t) => {
+    if (!fs.existsSync('/usr/sbin/a2enmod')) return t.skip('a2enmod (Debian\'s apache2) is not installed');
+    // a Debian-like configuration directory holding the installed files (the module path
+    // pointed into DESTDIR) and the system's dbd.load
+    const root = fs.mkdtempSync(path.join(tmp, 'a2enmod-'));
+    const conf = path.join(root, 'apache2');
+    for (const d of ['mods-available', 'mods-enabled']) fs.mkdirSync(path.join(conf, d), { recursive: true });
+    for (const f of ['fhirsub.load', 'fhirsub.conf']) {
+      const text = localize(readInstalled(path.join(dirs.apachemodsdir, f)), { etc: '/nonexistent', state: '/nonexistent' });
+      fs.writeFileSync(path.join(conf, 'mods-available', f), text);
+    }
+    const dbdLoad = '/etc/apache2/mods-available/dbd.load';
+    fs.writeFileSync(path.join(conf, 'mods-available', 'dbd.load'), fs.existsSync(dbdLoad) ? fs.readFileSync(dbdLoad) : `LoadModule dbd_module ${MODULES_DIR}/mod_dbd.so\n`);
+    fs.writeFileSync(path.join(root, 'envvars'), '');
+    const env = { ...process.env, APACHE_CONFDIR: conf, APACHE_STATE_DIRECTORY: path.join(root, 'state'), APACHE_ENVVARS: path.join(root, 'envvars') };
+    const res = await capture('a2enmod', ['fhirsub'], { env });
+    assert.equal(res.code, 0, `${res.stdout}${res.stderr}`);
+    assert.match(res.stdout, /Considering dependency dbd for fhirsub/);
+    for (const f of ['fhirsub.load', 'fhirsub.conf', 'dbd.load']) {
+      assert.equal(fs.readlinkSync(path.join(conf, 'mods-enabled', f)), `../mods-available/${f}`);
+    }
+    // what Debian's apache2.conf does with mods-enabled; FhirSub On needs both modules
+    fs.writeFileSync(path.join(conf, 'apache2.conf'), [
+      `ServerRoot ${conf}`,
+      'ServerName 127.0.0.1',
+      `PidFile ${root}/httpd.pid`,
+      `ErrorLog ${root}/error.log`,
+      'Listen 127.0.0.1:80',
+      ...['mpm_event', 'authz_core'].map((m) => `LoadModule ${m}_module ${MODULES_DIR}/mod_${m}.so`),
+      'IncludeOptional mods-enabled/*.load',
+      'IncludeOptional mods-enabled/*.conf',
+      'DBDriver sqlite3',
+      `DBDParams ${root}/fhirsub.db`,
+      '<Location /fhir/R4>',
+      '    FhirSub On',
+      '</Location>',
+      '',
+    ].join('\n'));
+    const check = await capture(HTTPD_BIN, ['-t', '-D', 'DUMP_MODULES', '-f', path.join(conf, 'apache2.conf')]);
+    assert.equal(check.code, 0, check.stderr);
+    assert.match(check.stdout, /^ fhirsub_module \(shared\)$/m);
+    assert.match(check.stdout, /^ dbd_module \(shared\)$/m);
+  });
+});
 
 describe('the example site', () => {
   test('apache2 -t accepts it with Basic authentication', async () => {
