@@ -27,6 +27,7 @@
 #include <apr_tables.h>
 #include <apr_time.h>
 
+#include "fs_store.h"
 #include "fs_sub.h"
 #include "nt_config.h"
 
@@ -49,10 +50,6 @@ typedef struct nt_scan_item_t {
     apr_array_header_t *cuts;     /* SCAN: apr_int64_t cursors of its bindings (nt_batch) */
 } nt_scan_item_t;
 
-typedef struct nt_delivery_t {
-    const char *sub_id;
-    apr_time_t when;
-} nt_delivery_t;
 
 typedef struct nt_sub_state_t {
     const char *sub_id;
@@ -93,7 +90,7 @@ typedef struct nt_job_t {
     int json;                     /* BIND/UNBIND: the frame was JSON */
     const char *token;            /* BIND/UNBIND */
     apr_array_header_t *items;    /* SCAN, PRUNE: nt_scan_item_t; REFRESH: const char* sub
-                                     ids; DELIVERED: nt_delivery_t */
+                                     ids; DELIVERED: fs_delivery_t */
     apr_uint64_t seen_seq;        /* PRUNE: the last result the service thread applied
                                      before it listed the bindings in items */
     apr_array_header_t *grant_ids;/* REFRESH: const char* */

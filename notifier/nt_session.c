@@ -340,9 +340,9 @@ static void flush_cb(lws_sorted_usec_list_t *sul)
 
     if (apr_hash_count(srv->delivered) && (job = nt_job_new(NT_JOB_DELIVERED))) {
         job->items = apr_array_make(job->pool, (int)apr_hash_count(srv->delivered),
-                                    sizeof(nt_delivery_t));
+                                    sizeof(fs_delivery_t));
         for (hi = apr_hash_first(NULL, srv->delivered); hi; hi = apr_hash_next(hi)) {
-            nt_delivery_t *d = apr_array_push(job->items);
+            fs_delivery_t *d = apr_array_push(job->items);
             d->sub_id = apr_pstrdup(job->pool, apr_hash_this_key(hi));
             d->when = *(apr_time_t *)apr_hash_this_val(hi);
         }

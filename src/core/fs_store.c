@@ -766,12 +766,22 @@ apr_status_t fs_store_sub_mark_bound(fs_store_t *store, apr_pool_t *p,
     return tx_end(store, p, tx, rv);
 }
 
-apr_status_t fs_store_sub_mark_delivered(fs_store_t *store, apr_pool_t *p, const char *id,
-                                         apr_time_t when)
+apr_status_t fs_store_sub_mark_delivered(fs_store_t *store, apr_pool_t *p,
+                                         const fs_delivery_t *d, int n)
 {
-    const char *ms = i64(p, fs_time_to_ms(when));
-    const char *args[] = { ms, id, ms };
-    return exec(store, p, "fhirsub_sub_mark_delivered", NULL, 3, args);
+    apr_dbd_transaction_t *tx = NULL;
+    apr_status_t rv;
+    int i;
+
+    if (n <= 0) return APR_SUCCESS;
+    /* one commit for all: on SQLite each one is a write lock and an fsync */
+    if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
+    for (i = 0; rv == APR_SUCCESS && i < n; ++i) {
+        const char *ms = i64(p, fs_time_to_ms(d[i].when));
+        const char *args[] = { ms, d[i].sub_id, ms };
+        rv = exec(store, p, "fhirsub_sub_mark_delivered", NULL, 3, args);
+    }
+    return tx_end(store, p, tx, rv);
 }
 
 apr_status_t fs_store_sub_mark_error(fs_store_t *store, apr_pool_t *p, const char *id,

@@ -112,10 +112,16 @@ apr_status_t fs_store_events_after(fs_store_t *store, apr_pool_t *p, const char 
 apr_status_t fs_store_sub_mark_bound(fs_store_t *store, apr_pool_t *p,
                                      const apr_array_header_t *ids, apr_time_t now);
 
-/* A notification was delivered at `when`: last_delivery_ms (never moved back),
+/* A notification of subscription sub_id was delivered at `when`. */
+typedef struct fs_delivery_t {
+    const char *sub_id;
+    apr_time_t when;
+} fs_delivery_t;
+
+/* Deliveries (fs_delivery_t) in one transaction: last_delivery_ms (never moved back),
  * and a subscription in `error` returns to `active` with its error cleared. */
-apr_status_t fs_store_sub_mark_delivered(fs_store_t *store, apr_pool_t *p, const char *id,
-                                         apr_time_t when);
+apr_status_t fs_store_sub_mark_delivered(fs_store_t *store, apr_pool_t *p,
+                                         const fs_delivery_t *d, int n);
 
 /* Delivery failed: an `active` subscription turns `error` with text as its error. */
 apr_status_t fs_store_sub_mark_error(fs_store_t *store, apr_pool_t *p, const char *id,
