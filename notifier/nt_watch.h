@@ -25,8 +25,8 @@
 
 struct nt_watch_t {
     char *sub_id;                      /* the subscription id (hash key) */
-    apr_pool_t *pool;                  /* holds sub; replaced on every update */
-    fs_sub_t *sub;                     /* snapshot of the row */
+    fs_sub_t *sub;                     /* snapshot of the row (one malloc block), replaced on
+                                          every update */
     nt_binding_t *bindings;            /* linked through watch_next */
     int nbindings;
     int dirty;                         /* events may be waiting */
