@@ -137,6 +137,9 @@ struct wsl_run_t {
     int ntokens;
     wsl_client_t *clients;
     int nclients, started, bound, closed, connecting;
+    long expect;                 /* event notifications each client waits for */
+    int complete;                /* bound clients that have them all */
+    int lost;                    /* bound clients that closed since */
     /* HTTP side */
     const char *http_host, *http_path, *auth, *body, *id_marker;
     int http_port;
