@@ -420,6 +420,25 @@ describe('the example site', () => {
   });
 });
 
+describe('make uninstall DESTDIR', () => {
+  test('removes every installed file but a configuration the admin changed', async () => {
+    const conf = inDest(path.join(dirs.fhirsubconfdir, 'fhirsub-notifier.conf'));
+    fs.appendFileSync(conf, 'LogLevel info\n');
+    const { stdout } = await run('make', ['-C', REPO_ROOT, 'uninstall', `DESTDIR=${dest}`], { timeoutMs: INSTALL_TIMEOUT_MS });
+    assert.match(stdout, /kept .*fhirsub-notifier\.conf \(changed locally\)/);
+    const files = [];
+    const walk = (dir) => {
+      for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+        const p = path.join(dir, entry.name);
+        if (entry.isDirectory()) walk(p);
+        else files.push(p);
+      }
+    };
+    walk(dest);
+    assert.deepEqual(files, [conf]);
+  });
+});
+
 /** A FHIR JSON request over https trusting the test certificate. */
 function httpsJson(ctx, method, relPath, body, headers = {}) {
   const url = new URL(`${ctx.base}/${relPath}`);
