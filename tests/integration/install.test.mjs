@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { startBackend } from './lib/backend.mjs';
 import { REPO_ROOT, classicBody, randomSecret } from './lib/fhirsub.mjs';
 import { startHttpd } from './lib/httpd.mjs';
-import { notifierProblems, startNotifier } from './lib/notifier.mjs';
+import { mintToken, notifierProblems, startNotifier } from './lib/notifier.mjs';
 import { freePort } from './lib/ports.mjs';
 import { DEFAULT_TIMEOUT_MS, capture, isRoot, makeTempDir, removeDir, run, waitFor } from './lib/util.mjs';
 import { connectWs } from './lib/ws.mjs';
@@ -245,13 +245,24 @@ function makeCert(dir) {
   return { cert, key, pem: fs.readFileSync(cert) };
 }
 
-/** The httpd lines that stand in for Debian's apache2.conf + a2enmod + a2ensite. */
-function siteIncludes(dir, { etc, state, cert, ports, logDir }) {
+const JWKS_LINE = 'OIDCOAuthVerifyJwksUri https://idp.example.org/oauth2/jwks';
+
+/**
+ * The httpd lines that stand in for Debian's apache2.conf + a2enmod + a2ensite. With
+ * oauthSecret the site validates bearer tokens signed with that HMAC key instead of the
+ * identity provider's published keys (the one line that needs the network).
+ */
+function siteIncludes(dir, { etc, state, cert, ports, logDir, oauthSecret }) {
   const installed = (p) => localize(readInstalled(p), { etc, state, cert, ports });
+  let site = installed(path.join(dirs.fhirsubexampledir, 'httpd-fhirsub.conf'));
+  if (oauthSecret) {
+    assert.ok(site.includes(JWKS_LINE), JWKS_LINE);
+    site = site.replace(JWKS_LINE, `OIDCOAuthVerifySharedKeys hex##${oauthSecret.toString('hex')}`);
+  }
   const files = {
     'fhirsub.load': installed(path.join(dirs.apachemodsdir, 'fhirsub.load')),
     'fhirsub.conf': installed(path.join(dirs.apachemodsdir, 'fhirsub.conf')),
-    'site.conf': installed(path.join(dirs.fhirsubexampledir, 'httpd-fhirsub.conf')),
+    'site.conf': site,
   };
   for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
   return [
@@ -349,41 +360,21 @@ describe('the example site', () => {
   });
 
   describe('running, with a binding token in the websocket URL', () => {
-    let backend;
-    let httpd;
+    let site;
     let notifier;
     let ctx;
 
     before(async () => {
-      const dir = fs.mkdtempSync(path.join(tmp, 'site-'));
-      fs.chmodSync(dir, 0o755);
-      const etc = makeEtc();
-      const cert = makeCert(dir);
-      const logDir = path.join(dir, 'logs');
-      fs.mkdirSync(logDir);
-      await run('htpasswd', ['-bc', path.join(etc, 'htpasswd'), 'alice', 'alice-pw']);
-      backend = await startBackend({ basePath: '/fhir/R4' });
-      const ports = { https: await freePort(), fhir: backend.port, notifier: await freePort(), wake: await freePort() };
-      const httpdDir = path.join(dir, 'httpd');
-      const state = path.join(httpdDir, 'db'); // startHttpd gives it to www-data
-      httpd = await startHttpd({
-        dir: httpdDir,
-        module: false, // fhirsub.load loads the installed one
-        serverDirectives: [
-          `LoadModule ssl_module ${MODULES_DIR}/mod_ssl.so`,
-          `Listen 127.0.0.1:${ports.https} https`,
-          ...siteIncludes(dir, { etc, state, cert, ports, logDir }),
-        ],
-      });
-      const stack = { db: 'sqlite3', httpd: { dbFile: path.join(state, 'fhirsub.db') } };
-      notifier = await startNotifier({ stack, keyFile: path.join(etc, 'token.key'), port: ports.notifier, config: { WakeListen: `127.0.0.1:${ports.wake}` } });
-      ctx = { base: `https://127.0.0.1:${ports.https}/fhir/R4`, wss: `wss://127.0.0.1:${ports.https}/ws/subscriptions-r4`, ca: cert.pem, accessLog: path.join(logDir, 'fhirsub_access.log'), errorLog: path.join(logDir, 'fhirsub_error.log') };
+      site = await startSite();
+      await run('htpasswd', ['-bc', path.join(site.etc, 'htpasswd'), 'alice', 'alice-pw']);
+      const stack = { db: 'sqlite3', httpd: { dbFile: path.join(site.state, 'fhirsub.db') } };
+      notifier = await startNotifier({ stack, keyFile: path.join(site.etc, 'token.key'), port: site.ports.notifier, config: { WakeListen: `127.0.0.1:${site.ports.wake}` } });
+      ({ ctx } = site);
     });
 
     after(async () => {
       await notifier?.stop();
-      await httpd?.stop();
-      await backend?.stop();
+      await site?.stop();
     });
 
     test('the token is used, and no log holds it', async () => {
@@ -409,7 +400,7 @@ describe('the example site', () => {
       const access = fs.readFileSync(ctx.accessLog, 'utf8');
       assert.match(access, /"GET \/fhir\/R4\/Subscription\?status=active HTTP\/1\.1" 200 /, access);
       assert.match(access, /"GET \/fhir\/R4\/metadata HTTP\/1\.1" 200 /, access);
-      for (const [name, text] of [['access log', access], ['error log', fs.readFileSync(ctx.errorLog, 'utf8')], ['httpd error log', httpd.errorLog()], ['notifier log', notifier.log()]]) {
+      for (const [name, text] of [['access log', access], ['error log', fs.readFileSync(ctx.errorLog, 'utf8')], ['httpd error log', site.httpd.errorLog()], ['notifier log', notifier.log()]]) {
         assert.ok(!text.includes(token), `${name} holds the token`);
         assert.ok(!text.includes(token.split('.')[2]), `${name} holds the token's signature`);
         assert.ok(!text.includes('not-a-token-xyz'), `${name} holds a token= value`);
@@ -417,6 +408,96 @@ describe('the example site', () => {
       assert.match(notifier.log(), /FS20205: .*binding token in the URL/);
       assert.deepEqual(notifierProblems(notifier.log()), []);
     });
+  });
+});
+
+/**
+ * The example site running: the installed files with this test's paths and ports, over TLS
+ * on a free port, in front of the FHIR backend. Resolves to
+ * {httpd, etc, state, ports, ctx: {base, wss, ca, accessLog, errorLog}, stop()}.
+ */
+async function startSite({ oauthSecret } = {}) {
+  const dir = fs.mkdtempSync(path.join(tmp, 'site-'));
+  fs.chmodSync(dir, 0o755);
+  const etc = makeEtc();
+  const cert = makeCert(dir);
+  const logDir = path.join(dir, 'logs');
+  fs.mkdirSync(logDir);
+  const backend = await startBackend({ basePath: '/fhir/R4' });
+  const ports = { https: await freePort(), fhir: backend.port, notifier: await freePort(), wake: await freePort() };
+  const httpdDir = path.join(dir, 'httpd');
+  const state = path.join(httpdDir, 'db'); // startHttpd gives it to www-data
+  let httpd;
+  try {
+    httpd = await startHttpd({
+      dir: httpdDir,
+      module: false, // fhirsub.load loads the installed one
+      serverDirectives: [
+        `LoadModule ssl_module ${MODULES_DIR}/mod_ssl.so`,
+        ...(oauthSecret ? [`LoadModule auth_openidc_module ${MODULES_DIR}/${OPENIDC}`, 'Define FHIRSUB_OAUTH'] : []),
+        `Listen 127.0.0.1:${ports.https} https`,
+        ...siteIncludes(dir, { etc, state, cert, ports, logDir, oauthSecret }),
+      ],
+    });
+  } catch (err) {
+    await backend.stop();
+    throw err;
+  }
+  const ctx = {
+    base: `https://127.0.0.1:${ports.https}/fhir/R4`,
+    wss: `wss://127.0.0.1:${ports.https}/ws/subscriptions-r4`,
+    ca: cert.pem,
+    accessLog: path.join(logDir, 'fhirsub_access.log'),
+    errorLog: path.join(logDir, 'fhirsub_error.log'),
+  };
+  return {
+    httpd,
+    etc,
+    state,
+    ports,
+    ctx,
+    async stop() {
+      await httpd.stop();
+      await backend.stop();
+    },
+  };
+}
+
+describe('the example site with OAuth bearer tokens (mod_auth_openidc)', () => {
+  let site;
+  let secret;
+
+  before(async function () {
+    if (!fs.existsSync(path.join(MODULES_DIR, OPENIDC))) return;
+    secret = randomSecret(32);
+    site = await startSite({ oauthSecret: secret });
+  });
+
+  after(async () => {
+    await site?.stop();
+  });
+
+  test('the token\'s sub owns the subscriptions; a bad token gets 401', async (t) => {
+    if (!site) return t.skip('libapache2-mod-auth-openidc is not installed (scripts/test installs it)');
+    const keyFile = path.join(tmp, 'oauth.key');
+    fs.writeFileSync(keyFile, secret);
+    const now = Math.floor(Date.now() / 1000);
+    const bearer = (claims) => ({ Authorization: `Bearer ${mintToken(keyFile, { iat: now, exp: now + 300, ...claims })}` });
+    const created = await httpsJson(site.ctx, 'POST', 'Subscription', classicBody(), bearer({ sub: 'dr-house' }));
+    assert.equal(created.status, 201, created.text);
+    // the owner is the claim: another user does not see it, the same one does
+    const mine = await httpsJson(site.ctx, 'GET', `Subscription/${created.body.id}`, undefined, bearer({ sub: 'dr-house' }));
+    assert.equal(mine.status, 200, mine.text);
+    const other = await httpsJson(site.ctx, 'GET', `Subscription/${created.body.id}`, undefined, bearer({ sub: 'dr-wilson' }));
+    assert.equal(other.status, 404, other.text);
+    // refused by mod_auth_openidc, answered as an OperationOutcome by mod_fhirsub
+    const forged = await httpsJson(site.ctx, 'GET', 'Subscription', undefined, { Authorization: `Bearer ${mintToken(keyFile, { sub: 'dr-house', iat: now, exp: now + 300 }).slice(0, -4)}AAAA` });
+    assert.equal(forged.status, 401, forged.text);
+    assert.equal(forged.body?.resourceType, 'OperationOutcome', forged.text);
+    const expired = await httpsJson(site.ctx, 'GET', 'Subscription', undefined, bearer({ sub: 'dr-house', iat: now - 600, exp: now - 300 }));
+    assert.equal(expired.status, 401, expired.text);
+    const none = await httpsJson(site.ctx, 'GET', 'Subscription');
+    assert.equal(none.status, 401, none.text);
   });
 });
 
