@@ -80,6 +80,7 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
 static void child_init(apr_pool_t *pchild, server_rec *s)
 {
     fhirsub_store_child_init(pchild, s);
+    fhirsub_capture_child_init(pchild, s);
 }
 
 static int dispatch(fhirsub_req *q)

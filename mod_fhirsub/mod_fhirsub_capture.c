@@ -1,4 +1,5 @@
 #include <string.h>
+#include <apr_hash.h>
 #include <apr_strings.h>
 #include <httpd.h>
 #include <http_config.h>
@@ -9,6 +10,8 @@
 
 #include "fs_change.h"
 #include "fs_event.h"
+#include "fs_event_group.h"
+#include "fs_filter_cache.h"
 #include "fs_json.h"
 #include "fs_match.h"
 #include "fs_topic.h"
@@ -196,6 +199,44 @@ int fhirsub_capture_start(request_rec *r, const fhirsub_dir_conf *c, const char 
 
 /* ---- recording, after the answer went out --------------------------------- */
 
+/* Per process: parsed subscription filters (fs_filter_cache.h) and the group commit
+ * of event recordings (fs_event_group.h); either may be NULL (slower, same results). */
+static fs_filter_cache_t *filter_cache;
+static fs_event_group_t *event_group;
+
+void fhirsub_capture_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    apr_status_t rv = fs_filter_cache_create(&filter_cache, pchild,
+                                             FHIRSUB_FILTER_CACHE_MAX);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, FHIRSUB_LOGNO(10665)
+                     "no cache for subscription filters: each write parses them again");
+    }
+    rv = fs_event_group_create(&event_group, pchild, FHIRSUB_EVENT_BATCH_MAX);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, FHIRSUB_LOGNO(10666)
+                     "no group commit for events: each write commits its own");
+    }
+}
+
+/* The live subscriptions the changes may concern (fs_event_candidate_subs). */
+static apr_status_t candidate_subs(request_rec *r, const capture_ctx *ctx,
+                                   fs_store_t *store, const apr_array_header_t *changes,
+                                   apr_array_header_t **psubs)
+{
+    apr_array_header_t *types = apr_array_make(r->pool, 1, sizeof(const char *));
+    apr_hash_t *seen = apr_hash_make(r->pool);
+    int i;
+
+    for (i = 0; i < changes->nelts; ++i) {
+        const char *type = APR_ARRAY_IDX(changes, i, const fs_change_t *)->resource_type;
+        if (!type || apr_hash_get(seen, type, APR_HASH_KEY_STRING)) continue;
+        apr_hash_set(seen, type, APR_HASH_KEY_STRING, type);
+        APR_ARRAY_PUSH(types, const char *) = type;
+    }
+    return fs_event_candidate_subs(store, r->pool, ctx->conf->topics, types, psubs);
+}
+
 /* Subscription ids (const char*) among subs whose criteria the change meets. */
 static apr_array_header_t *matching_ids(request_rec *r, const capture_ctx *ctx,
                                         apr_array_header_t *subs, const fs_change_t *c)
@@ -214,10 +255,10 @@ static apr_array_header_t *matching_ids(request_rec *r, const capture_ctx *ctx,
         const fs_sub_t *sub = APR_ARRAY_IDX(subs, i, const fs_sub_t *);
         const fs_topic_t *topic = (sub->topic && ctx->conf->topics)
                                   ? fs_topics_get(ctx->conf->topics, sub->topic) : NULL;
-        apr_array_header_t *filters = NULL;
+        const apr_array_header_t *filters = NULL;
         const char *err = NULL;
         if (sub->topic && !topic) continue;   /* topic not loaded at this location */
-        if (APR_SUCCESS != fs_match_sub_filters(&filters, r->pool, sub, &err)) {
+        if (APR_SUCCESS != fs_filter_cache_get(filter_cache, r->pool, sub, &filters, &err)) {
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, FHIRSUB_LOGNO(10660)
                           "Subscription/%s has unreadable filters: %s", sub->id, err);
             continue;
@@ -264,7 +305,8 @@ static void record_change(request_rec *r, const capture_ctx *ctx, fs_store_t *st
     apr_status_t rv;
 
     if (ids->nelts == 0) return;
-    rv = fs_event_record(store, r->pool, c, ids);
+    /* committed with what other threads record now: one flush for all of them */
+    rv = fs_event_group_record(event_group, r->server, store, r->pool, c, ids);
     if (rv != APR_SUCCESS && rv != APR_EINCOMPLETE && fhirsub_store_recover(r, store)) {
         /* the connection died before our commit: nothing was recorded, do it now (a
          * failed commit is not redone: it may have happened, and events are numbered) */
@@ -299,9 +341,9 @@ static int log_transaction(request_rec *r)
                       "%d change(s) NOT recorded: no database", changes->nelts);
         return DECLINED;
     }
-    if (APR_SUCCESS != fs_event_live_subs(store, r->pool, &subs)
+    if (APR_SUCCESS != candidate_subs(r, ctx, store, changes, &subs)
         && (!fhirsub_store_recover(r, store)
-            || APR_SUCCESS != fs_event_live_subs(store, r->pool, &subs))) {
+            || APR_SUCCESS != candidate_subs(r, ctx, store, changes, &subs))) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, FHIRSUB_LOGNO(10664)
                       "%d change(s) NOT recorded: subscriptions unreadable", changes->nelts);
         return DECLINED;

@@ -3,8 +3,8 @@
  * way through, without changing them; the body of a transaction/batch Bundle is read
  * ahead before it is forwarded, so the versions its entries change can be read first
  * (mod_fhirsub_prior). Once the response has gone to the client and it says success,
- * the changes are matched against the live subscriptions and recorded with their event
- * numbers. */
+ * the changes are matched against the live subscriptions they may concern and recorded
+ * with their event numbers. */
 #ifndef MOD_FHIRSUB_CAPTURE_H
 #define MOD_FHIRSUB_CAPTURE_H
 
@@ -15,6 +15,15 @@
  * FHIR server's handler goes on), or the error status when reading a Bundle's body
  * ahead failed. */
 int fhirsub_capture_start(request_rec *r, const fhirsub_dir_conf *c, const char *rel);
+
+/* Most distinct subscription filters a process keeps parsed (fs_filter_cache.h). */
+#define FHIRSUB_FILTER_CACHE_MAX 100000
+
+/* Most recordings of events one transaction takes (fs_event_group.h). */
+#define FHIRSUB_EVENT_BATCH_MAX 64
+
+/* Per-process state of the capture: the filter cache and the events' group commit. */
+void fhirsub_capture_child_init(apr_pool_t *pchild, server_rec *s);
 
 void fhirsub_capture_register_hooks(void);
 

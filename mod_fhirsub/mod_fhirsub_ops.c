@@ -13,6 +13,7 @@
 #include "fs_time.h"
 #include "fs_token.h"
 #include "mod_fhirsub_http.h"
+#include "mod_fhirsub_store.h"
 #include "mod_fhirsub_subscription.h"
 #include "mod_fhirsub_ops.h"
 
@@ -162,7 +163,7 @@ static int issue_token(fhirsub_req *q, fs_store_t *store, apr_array_header_t *su
         return fhirsub_send_error(q->r, HTTP_INTERNAL_SERVER_ERROR, "exception",
                                   "the binding token could not be signed");
     }
-    if (APR_SUCCESS != fs_store_grant_insert(store, q->r->pool, &grant)) {
+    if (APR_SUCCESS != fhirsub_store_grant_insert(q->r, store, &grant)) {
         return fhirsub_send_error(q->r, HTTP_SERVICE_UNAVAILABLE, "transient",
                                   "recording the token failed; retry later");
     }

@@ -230,6 +230,34 @@ fs_store_t *fhirsub_store_acquire(request_rec *r)
     return &sc->store;
 }
 
+/* SQLite: `synchronous` belongs to the connection, cannot change inside a transaction
+ * and, prepared, would act when compiled rather than run: set it through the native
+ * handle. In WAL mode a later FULL commit syncs the log with every frame before it,
+ * so the relaxed grants never weaken what follows. */
+static int set_synchronous(fs_store_t *store, int full)
+{
+    sqlite3 *db;
+    if (strcmp(apr_dbd_name(store->driver), "sqlite3")) return SQLITE_NOTFOUND;
+    if (!(db = apr_dbd_native_handle(store->driver, store->handle))) return SQLITE_MISUSE;
+    return sqlite3_exec(db, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+                        NULL, NULL, NULL);
+}
+
+apr_status_t fhirsub_store_grant_insert(request_rec *r, fs_store_t *store,
+                                        const fs_grant_t *grant)
+{
+    apr_status_t rv;
+    int relaxed = SQLITE_OK == set_synchronous(store, 0);
+
+    rv = fs_store_grant_insert(store, r->pool, grant);
+    if (relaxed && SQLITE_OK != set_synchronous(store, 1)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, FHIRSUB_LOGNO(10627)
+                      "cannot make this SQLite connection synchronous again: "
+                      "events recorded on it may not survive a power loss");
+    }
+    return rv;
+}
+
 int fhirsub_store_recover(request_rec *r, fs_store_t *store)
 {
     return reconnect_lost(r, ((fhirsub_store_conn *)store)->dbd);

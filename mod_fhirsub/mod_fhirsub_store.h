@@ -24,6 +24,12 @@ void fhirsub_store_child_init(apr_pool_t *pchild, server_rec *s);
  * (logged; the caller answers 503). */
 fs_store_t *fhirsub_store_acquire(request_rec *r);
 
+/* fs_store_grant_insert with relaxed durability on SQLite too: the connection's
+ * `synchronous` is NORMAL for the grant's commit (written to the WAL, not synced) and
+ * FULL again right after, so every other commit, events above all, stays synchronous. */
+apr_status_t fhirsub_store_grant_insert(request_rec *r, fs_store_t *store,
+                                        const fs_grant_t *grant);
+
 /* After a statement failed: when the connection under store was lost (PostgreSQL
  * restarted or failed over), reconnect and prepare again. 1 = worth retrying the
  * failed work once on the same store; 0 = nothing was lost or it cannot be mended. */

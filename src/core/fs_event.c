@@ -5,8 +5,12 @@
 #include "fs_log.h"
 #include "fs_notify.h"
 #include "fs_time.h"
+#include "fs_topic.h"
 #include "fs_store_int.h"
 #include "fs_event.h"
+
+#define CANDIDATE_COLUMNS "id, status, shape, topic, criteria, filters, version_id"
+#define CANDIDATE_NCOLUMNS 7
 
 const fs_stmt_def_t fs_event_statements[] = {
     { "fhirsub_change_insert",
@@ -24,6 +28,19 @@ const fs_stmt_def_t fs_event_statements[] = {
     { "fhirsub_sub_list_live",
       "SELECT " SUB_COLUMNS " FROM fhirsub_subscription"
       " WHERE status IN ('active', 'error') ORDER BY id", NULL },
+    /* The candidates of a write (fs_event_candidate_subs), through the (topic, status)
+     * index: what matching reads, not the stored resource. */
+    { "fhirsub_sub_candidates",
+      "SELECT " CANDIDATE_COLUMNS " FROM fhirsub_subscription"
+      " WHERE status IN ('active', 'error') AND (topic = %s"
+      " OR (topic = '' AND (criteria = %s OR criteria LIKE %s)))", NULL },
+    /* PostgreSQL: numbering in one statement, one round trip less under the lock */
+    { "fhirsub_event_number",
+      "WITH bumped AS (UPDATE fhirsub_subscription"
+      " SET events_since_start = events_since_start + 1"
+      " WHERE id = %s AND status IN ('active', 'error') RETURNING id, events_since_start)"
+      " INSERT INTO fhirsub_event (subscription_id, event_number, change_id, created_ms)"
+      " SELECT id, events_since_start, %s, %lld FROM bumped", "pgsql" },
     /* Delivered at commit; the notifier rescans anyway, so a lost one only delays. */
     { "fhirsub_event_notify", "SELECT pg_notify(%s, %s)", "pgsql" },
     { NULL, NULL, NULL }
@@ -45,9 +62,78 @@ apr_status_t fs_event_live_subs(fs_store_t *store, apr_pool_t *p,
     return rv;
 }
 
-static int cmp_str(const void *a, const void *b)
+static fs_sub_t *candidate_from_row(apr_pool_t *p, const char **c)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    fs_sub_t *s = apr_pcalloc(p, sizeof(*s));
+    s->id = c[0];
+    s->status = c[1];
+    s->shape = (fs_sub_shape_t)fs_store_to_i64(c[2]);
+    s->topic = *c[3] ? c[3] : NULL;
+    s->criteria = c[4];
+    s->filters_json = c[5];
+    s->version_id = fs_store_to_i64(c[6]);
+    return s;
+}
+
+static apr_status_t add_candidates(fs_store_t *store, apr_pool_t *p, const char *label,
+                                   int nargs, const char **args, apr_array_header_t *subs)
+{
+    apr_array_header_t *rows;
+    apr_status_t rv;
+    int i;
+
+    rv = fs_store_select(store, p, label, nargs, args, CANDIDATE_NCOLUMNS, &rows);
+    for (i = 0; rv == APR_SUCCESS && i < rows->nelts; ++i) {
+        APR_ARRAY_PUSH(subs, fs_sub_t *) =
+            candidate_from_row(p, APR_ARRAY_IDX(rows, i, const char **));
+    }
+    return rv;
+}
+
+/* URLs of the topics that have a trigger for one of the types (each once). */
+static apr_array_header_t *topics_for_types(apr_pool_t *p, const fs_topics_t *topics,
+                                            const apr_array_header_t *types)
+{
+    apr_array_header_t *urls = apr_array_make(p, 4, sizeof(const char *));
+    int i, j, n = topics ? fs_topics_count(topics) : 0;
+
+    for (i = 0; i < n; ++i) {
+        const fs_topic_t *topic = fs_topics_at(topics, i);
+        for (j = 0; j < types->nelts; ++j) {
+            if (fs_topic_triggers_on(topic, APR_ARRAY_IDX(types, j, const char *))) {
+                APR_ARRAY_PUSH(urls, const char *) = topic->url;
+                break;
+            }
+        }
+    }
+    return urls;
+}
+
+/* Stands for "no topic" or "no type" in fhirsub_sub_candidates: no row holds it (topics
+ * are canonical URLs or '', classic criteria start with a resource type). */
+#define NO_SUCH_VALUE "#"
+
+apr_status_t fs_event_candidate_subs(fs_store_t *store, apr_pool_t *p,
+                                     const fs_topics_t *topics,
+                                     const apr_array_header_t *types,
+                                     apr_array_header_t **psubs)
+{
+    apr_array_header_t *urls = topics_for_types(p, topics, types);
+    apr_status_t rv = APR_SUCCESS;
+    int i;
+
+    /* One statement per topic and per type, paired: usually one in all. */
+    *psubs = apr_array_make(p, 8, sizeof(fs_sub_t *));
+    for (i = 0; rv == APR_SUCCESS && (i < urls->nelts || i < types->nelts); ++i) {
+        const char *url = i < urls->nelts ? APR_ARRAY_IDX(urls, i, const char *)
+                                          : NO_SUCH_VALUE;
+        const char *type = i < types->nelts ? APR_ARRAY_IDX(types, i, const char *)
+                                            : NO_SUCH_VALUE;
+        /* LIKE only narrows (case and '_' aside); fs_match_subscription decides */
+        const char *args[] = { url, type, apr_pstrcat(p, type, "?%", NULL) };
+        rv = add_candidates(store, p, "fhirsub_sub_candidates", 3, args, *psubs);
+    }
+    return rv;
 }
 
 static apr_status_t insert_change(fs_store_t *store, apr_pool_t *p, const fs_change_t *c)
@@ -60,18 +146,27 @@ static apr_status_t insert_change(fs_store_t *store, apr_pool_t *p, const fs_cha
     return fs_store_exec(store, p, "fhirsub_change_insert", NULL, 10, args);
 }
 
+/* Number one event of change for sub_id under that subscription's row lock.
+ * *pnumbered: 0 when the subscription is gone or off meanwhile (no event). */
 static apr_status_t number_event(fs_store_t *store, apr_pool_t *p, const fs_change_t *c,
-                                 const char *sub_id, apr_array_header_t *notified)
+                                 const char *sub_id, int *pnumbered)
 {
     const char *bump[] = { sub_id };
     const char *ins[] = { c->id, fs_store_i64(p, fs_time_to_ms(c->created)), sub_id };
     apr_status_t rv;
     int nrows = 0;
 
+    *pnumbered = 0;
+    if (!strcmp(apr_dbd_name(store->driver), "pgsql")) {
+        const char *number[] = { sub_id, ins[0], ins[1] };
+        rv = fs_store_exec(store, p, "fhirsub_event_number", &nrows, 3, number);
+        *pnumbered = rv == APR_SUCCESS && nrows > 0;
+        return rv;
+    }
     rv = fs_store_exec(store, p, "fhirsub_event_bump", &nrows, 1, bump);
     if (rv != APR_SUCCESS || nrows == 0) return rv;   /* gone or off meanwhile */
     rv = fs_store_exec(store, p, "fhirsub_event_insert", NULL, 3, ins);
-    if (rv == APR_SUCCESS) APR_ARRAY_PUSH(notified, const char *) = sub_id;
+    *pnumbered = rv == APR_SUCCESS;
     return rv;
 }
 
@@ -84,29 +179,82 @@ static apr_status_t notify(fs_store_t *store, apr_pool_t *p, const char *payload
     return fs_store_exec(store, p, "fhirsub_event_notify", NULL, 2, args);
 }
 
+/* One event to number: a subscription and the item (index) whose change it gets. */
+typedef struct pending_event {
+    const char *sub_id;
+    int item;
+} pending_event;
+
+/* By subscription, then by item: one locking order for every writer (no deadlock
+ * between two recordings that match the same subscriptions), and each subscription's
+ * events numbered in the order of the items. */
+static int cmp_pending(const void *a, const void *b)
+{
+    const pending_event *x = a, *y = b;
+    int c = strcmp(x->sub_id, y->sub_id);
+    return c ? c : (x->item > y->item) - (x->item < y->item);
+}
+
+static apr_array_header_t *pending_events(apr_pool_t *p, const fs_event_item_t *items, int n)
+{
+    apr_array_header_t *all = apr_array_make(p, n, sizeof(pending_event));
+    int i, j;
+
+    for (i = 0; i < n; ++i) {
+        for (j = 0; items[i].sub_ids && j < items[i].sub_ids->nelts; ++j) {
+            pending_event *e = apr_array_push(all);
+            e->sub_id = APR_ARRAY_IDX(items[i].sub_ids, j, const char *);
+            e->item = i;
+        }
+    }
+    qsort(all->elts, (size_t)all->nelts, sizeof(pending_event), cmp_pending);
+    return all;
+}
+
+static apr_status_t insert_changes(fs_store_t *store, apr_pool_t *p,
+                                   const fs_event_item_t *items, int n)
+{
+    apr_status_t rv = APR_SUCCESS;
+    int i;
+    for (i = 0; rv == APR_SUCCESS && i < n; ++i) {
+        if (items[i].sub_ids && items[i].sub_ids->nelts) {
+            rv = insert_change(store, p, items[i].change);
+        }
+    }
+    return rv;
+}
+
+apr_status_t fs_event_record_batch(fs_store_t *store, apr_pool_t *p,
+                                   const fs_event_item_t *items, int n)
+{
+    apr_array_header_t *events = pending_events(p, items, n);
+    apr_dbd_transaction_t *tx = NULL;
+    const pending_event *e = NULL, *prev = NULL;
+    const char *notified = "", *last_notified = "";
+    apr_status_t rv;
+    int i, numbered;
+
+    if (events->nelts == 0) return APR_SUCCESS;
+    if (APR_SUCCESS != (rv = fs_store_tx_start(store, p, &tx))) return rv;
+    rv = insert_changes(store, p, items, n);
+    for (i = 0; rv == APR_SUCCESS && i < events->nelts; prev = e, ++i) {
+        e = &APR_ARRAY_IDX(events, i, pending_event);
+        if (prev && prev->item == e->item && !strcmp(prev->sub_id, e->sub_id)) continue;
+        rv = number_event(store, p, items[e->item].change, e->sub_id, &numbered);
+        if (rv == APR_SUCCESS && numbered && strcmp(last_notified, e->sub_id)) {
+            notified = *notified ? apr_pstrcat(p, notified, " ", e->sub_id, NULL) : e->sub_id;
+            last_notified = e->sub_id;
+        }
+    }
+    if (rv == APR_SUCCESS) rv = notify(store, p, notified);
+    return fs_store_tx_end(store, p, tx, rv);
+}
+
 apr_status_t fs_event_record(fs_store_t *store, apr_pool_t *p, const fs_change_t *change,
                              const apr_array_header_t *sub_ids)
 {
-    apr_array_header_t *sorted;
-    apr_dbd_transaction_t *tx = NULL;
-    apr_array_header_t *notified;
-    apr_status_t rv;
-    int i;
-
-    if (!sub_ids || sub_ids->nelts == 0) return APR_SUCCESS;
-    /* One locking order for every writer: no deadlock between two writes that
-     * match the same subscriptions. */
-    sorted = apr_array_copy(p, sub_ids);
-    qsort(sorted->elts, (size_t)sorted->nelts, sizeof(const char *), cmp_str);
-    /* joined once at the end: appending to a string per match is quadratic */
-    notified = apr_array_make(p, sorted->nelts, sizeof(const char *));
-    if (APR_SUCCESS != (rv = fs_store_tx_start(store, p, &tx))) return rv;
-    rv = insert_change(store, p, change);
-    for (i = 0; rv == APR_SUCCESS && i < sorted->nelts; ++i) {
-        const char *id = APR_ARRAY_IDX(sorted, i, const char *);
-        if (i > 0 && !strcmp(id, APR_ARRAY_IDX(sorted, i - 1, const char *))) continue;
-        rv = number_event(store, p, change, id, notified);
-    }
-    if (rv == APR_SUCCESS) rv = notify(store, p, apr_array_pstrcat(p, notified, ' '));
-    return fs_store_tx_end(store, p, tx, rv);
+    fs_event_item_t item;
+    item.change = change;
+    item.sub_ids = sub_ids;
+    return fs_event_record_batch(store, p, &item, 1);
 }

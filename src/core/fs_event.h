@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "fs_store.h"
+#include "fs_topic.h"
 
 /* A successful write, as captured on its way back from the FHIR server. */
 typedef struct fs_change_t {
@@ -36,6 +37,17 @@ extern const fs_stmt_def_t fs_event_statements[];
 apr_status_t fs_event_live_subs(fs_store_t *store, apr_pool_t *p,
                                 apr_array_header_t **psubs);
 
+/* The live subscriptions (active or error) that a write of one of `types` (const
+ * char*, distinct resource types) may concern: those of a topic in `topics` with a
+ * resourceTrigger for one of the types, and the classic ones whose criteria name one.
+ * Found through the (topic, status) index, so the cost follows these candidates, not
+ * all subscriptions; fs_match_subscription decides. The fs_sub_t* rows carry only
+ * id, status, shape, topic, criteria, filters_json and version_id. */
+apr_status_t fs_event_candidate_subs(fs_store_t *store, apr_pool_t *p,
+                                     const fs_topics_t *topics,
+                                     const apr_array_header_t *types,
+                                     apr_array_header_t **psubs);
+
 /* Record change and an event for each subscription in sub_ids (const char*), in
  * one transaction; subscriptions deleted or switched off meanwhile get none.
  * On PostgreSQL the notifiers are told at commit (NOTIFY fhirsub_event).
@@ -43,5 +55,17 @@ apr_status_t fs_event_live_subs(fs_store_t *store, apr_pool_t *p,
  * error: nothing was recorded. */
 apr_status_t fs_event_record(fs_store_t *store, apr_pool_t *p, const fs_change_t *change,
                              const apr_array_header_t *sub_ids);
+
+/* One change and the subscriptions (const char*) it gets an event for. */
+typedef struct fs_event_item_t {
+    const fs_change_t *change;
+    const apr_array_header_t *sub_ids;
+} fs_event_item_t;
+
+/* fs_event_record for n items in one transaction: one commit (one disk flush) for all.
+ * Each subscription's events are numbered in the order of the items. The outcome is
+ * the transaction's, for every item alike. */
+apr_status_t fs_event_record_batch(fs_store_t *store, apr_pool_t *p,
+                                   const fs_event_item_t *items, int n);
 
 #endif

@@ -123,6 +123,10 @@ const fs_stmt_def_t fs_store_statements[] = {
     { "fhirsub_grant_insert",
       "INSERT INTO fhirsub_grant (id, owner, issued_ms, expires_ms, revoked_ms)"
       " VALUES (%s, %s, %lld, %lld, 0)", NULL },
+    /* A grant's commit need not wait for the disk (fs_store_grant_insert); for this
+     * transaction only. SQLite's counterpart is in the module (a connection setting). */
+    { "fhirsub_grant_async",
+      "SELECT set_config('synchronous_commit', 'off', true)", "pgsql" },
     { "fhirsub_grant_link",
       "INSERT INTO fhirsub_grant_subscription (grant_id, subscription_id)"
       " VALUES (%s, %s)", NULL },
@@ -651,7 +655,10 @@ apr_status_t fs_store_grant_insert(fs_store_t *store, apr_pool_t *p, const fs_gr
     int i;
 
     if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
-    rv = exec(store, p, "fhirsub_grant_insert", NULL, 4, args);
+    if (!strcmp(apr_dbd_name(store->driver), "pgsql")) {
+        rv = exec(store, p, "fhirsub_grant_async", NULL, 0, NULL);
+    }
+    if (rv == APR_SUCCESS) rv = exec(store, p, "fhirsub_grant_insert", NULL, 4, args);
     for (i = 0; rv == APR_SUCCESS && g->sub_ids && i < g->sub_ids->nelts; ++i) {
         const char *link[] = { g->id, APR_ARRAY_IDX(g->sub_ids, i, const char *) };
         rv = exec(store, p, "fhirsub_grant_link", NULL, 2, link);

@@ -80,6 +80,10 @@ typedef struct fs_grant_t {
     apr_time_t revoked;              /* when it was revoked, 0 = not revoked */
 } fs_grant_t;
 
+/* The grant and its subscription links in one transaction, with relaxed durability:
+ * grants are short-lived and can be requested again, so on PostgreSQL the commit does
+ * not wait for the WAL flush (synchronous_commit off for this transaction). On SQLite
+ * the caller decides (fhirsub_store_grant_insert lowers `synchronous` around it). */
 apr_status_t fs_store_grant_insert(fs_store_t *store, apr_pool_t *p, const fs_grant_t *g);
 /* APR_NOTFOUND when absent. */
 apr_status_t fs_store_grant_get(fs_store_t *store, apr_pool_t *p, const char *id,

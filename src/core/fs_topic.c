@@ -731,6 +731,17 @@ leave:
     return rv;
 }
 
+int fs_topic_triggers_on(const fs_topic_t *topic, const char *resource_type)
+{
+    int i;
+    if (!topic || !resource_type || !topic->triggers) return 0;
+    for (i = 0; i < topic->triggers->nelts; ++i) {
+        const fs_topic_trigger_t *t = APR_ARRAY_IDX(topic->triggers, i, fs_topic_trigger_t *);
+        if (t->resource_type && !strcmp(t->resource_type, resource_type)) return 1;
+    }
+    return 0;
+}
+
 const fs_topic_t *fs_topics_get(const fs_topics_t *topics, const char *url)
 {
     const fs_topic_t *t;

@@ -69,6 +69,9 @@ struct fs_topic_t {
     const char *json;               /* the resource as loaded, for serving it back */
 };
 
+/* Whether one of the topic's resourceTriggers is for this resource type. */
+int fs_topic_triggers_on(const fs_topic_t *topic, const char *resource_type);
+
 /* Build a topic from a parsed resource. `source` (a file name or NULL) prefixes the
  * problem texts, which also name the offending field ("resourceTrigger[0].queryCriteria.current"). */
 apr_status_t fs_topic_from_json(fs_topic_t **ptopic, apr_pool_t *p, json_object *j,

@@ -16,6 +16,7 @@
 #include "../../src/core/fs_topic.h"
 #include "../../src/core/fs_sub.h"
 #include "../../src/core/fs_match.h"
+#include "../../src/core/fs_filter_cache.h"
 
 #ifndef TOPICS_DIR
 #define TOPICS_DIR "../../conf/topics"
@@ -825,6 +826,60 @@ START_TEST(subscription_backport_observation_code)
 }
 END_TEST
 
+/* The filter cache answers what fs_match_sub_filters parses, once per distinct filters:
+ * the same entry for equal filters, another for other filters, the criteria of a classic
+ * subscription without stored filters, kept parse errors, and parsing into the caller's
+ * pool once full. */
+START_TEST(filter_cache_parses_once)
+{
+    fs_topics_t *topics = load_topics();
+    const char *url = EX_URL "observation-change";
+    fs_sub_t *a = r4_sub(url, "Observation?code=http://loinc.org|8867-4", topics);
+    fs_sub_t *b = r4_sub(url, "Observation?code=http://loinc.org|8867-4", topics);
+    fs_sub_t *other = r4_sub(url, "Observation?code=http://loinc.org|85354-9", topics);
+    fs_sub_t *classic = r4_sub("Observation?code=http://loinc.org|1234-5", NULL, NULL);
+    fs_sub_t *none = r4_sub("Observation", NULL, NULL), broken = *a;
+    const apr_array_header_t *fa = NULL, *fb = NULL, *fo = NULL, *fc = NULL, *fn = NULL;
+    fs_filter_cache_t *cache = NULL, *small = NULL;
+    const char *err = NULL;
+
+    ck_assert_int_eq(fs_filter_cache_create(&cache, pool, 10), APR_SUCCESS);
+    ck_assert_int_eq(fs_filter_cache_get(cache, pool, a, &fa, &err), APR_SUCCESS);
+    ck_assert_int_eq(fs_filter_cache_get(cache, pool, b, &fb, &err), APR_SUCCESS);
+    ck_assert_int_eq(fs_filter_cache_get(cache, pool, other, &fo, &err), APR_SUCCESS);
+    ck_assert_ptr_eq(fa, fb);
+    ck_assert_ptr_ne(fa, fo);
+    ck_assert_int_eq(fa->nelts, 1);
+    ck_assert_str_eq(APR_ARRAY_IDX(fo, 0, fs_filter_t *)->value, "http://loinc.org|85354-9");
+    ck_assert(sub_fires(a, fs_topics_get(topics, url), fa, "Observation", CREATE, NULL,
+                        obs("http://loinc.org", "8867-4", "Patient/1")));
+    classic->filters_json = NULL;
+    ck_assert_int_eq(fs_filter_cache_get(cache, pool, classic, &fc, &err), APR_SUCCESS);
+    ck_assert_int_eq(fc->nelts, 1);
+    ck_assert_str_eq(APR_ARRAY_IDX(fc, 0, fs_filter_t *)->param, "code");
+    ck_assert_int_eq(fs_filter_cache_get(cache, pool, none, &fn, &err), APR_SUCCESS);
+    ck_assert_int_eq(fn->nelts, 0);
+    broken.filters_json = "[{\"resourceType\":\"Observation\"";
+    ck_assert_int_ne(fs_filter_cache_get(cache, pool, &broken, &fn, &err), APR_SUCCESS);
+    ck_assert_ptr_nonnull(err);
+    err = NULL;
+    ck_assert_int_ne(fs_filter_cache_get(cache, pool, &broken, &fn, &err), APR_SUCCESS);
+    ck_assert_ptr_nonnull(err);
+    /* full: a second distinct filter is parsed anew each time (another array) */
+    ck_assert_int_eq(fs_filter_cache_create(&small, pool, 1), APR_SUCCESS);
+    ck_assert_int_eq(fs_filter_cache_get(small, pool, a, &fa, &err), APR_SUCCESS);
+    ck_assert_int_eq(fs_filter_cache_get(small, pool, a, &fb, &err), APR_SUCCESS);
+    ck_assert_ptr_eq(fa, fb);
+    ck_assert_int_eq(fs_filter_cache_get(small, pool, other, &fo, &err), APR_SUCCESS);
+    ck_assert_int_eq(fs_filter_cache_get(small, pool, other, &fb, &err), APR_SUCCESS);
+    ck_assert_ptr_ne(fo, fb);
+    ck_assert_str_eq(APR_ARRAY_IDX(fb, 0, fs_filter_t *)->value, "http://loinc.org|85354-9");
+    /* without a cache: parsed into the pool */
+    ck_assert_int_eq(fs_filter_cache_get(NULL, pool, a, &fa, &err), APR_SUCCESS);
+    ck_assert_int_eq(fa->nelts, 1);
+}
+END_TEST
+
 START_TEST(subscription_r5_encounter_end)
 {
     fs_topics_t *topics = load_topics();
@@ -941,6 +996,7 @@ static Suite *match_suite(void)
     tcase_add_test(tc, subscription_r5_encounter_end);
     tcase_add_test(tc, subscription_patient_id_on_delete);
     tcase_add_test(tc, subscription_filter_for_other_type);
+    tcase_add_test(tc, filter_cache_parses_once);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -16,6 +16,7 @@
 
 #include "../../src/core/fs_store.h"
 #include "../../src/core/fs_event.h"
+#include "../../src/core/fs_event_group.h"
 #include "../../src/core/fs_notify.h"
 #include "../../src/core/fs_time.h"
 
@@ -955,6 +956,143 @@ START_TEST(event_live_subs)
 }
 END_TEST
 
+/* A batch numbers each subscription's events in the order of its items, in one
+ * transaction: a duplicate id within an item counts once, an item without
+ * subscriptions writes no change row, a gone subscription gets nothing. */
+START_TEST(event_record_batch_order)
+{
+    fs_event_item_t items[4];
+    apr_array_header_t *events = NULL;
+
+    ready();
+    insert_sub(make_sub("s1", "alice", 0));          /* events_since_start 7 */
+    insert_sub(make_sub("s2", "alice", 1));
+    items[0].change = make_change("c1", "e1");
+    items[0].sub_ids = ids_of("s2", "s1", NULL);
+    items[1].change = make_change("c2", "e2");
+    items[1].sub_ids = ids_of("s1", "s1", NULL);
+    items[2].change = make_change("c3", "e3");
+    items[2].sub_ids = ids_of(NULL, NULL, NULL);
+    items[3].change = make_change("c4", "e4");
+    items[3].sub_ids = ids_of("s-gone", "s2", NULL);
+    ck_assert_int_eq(fs_event_record_batch(&store, pool, items, 4), APR_SUCCESS);
+    ck_assert_int_eq(get_sub("s1")->events_since_start, 9);
+    ck_assert_int_eq(get_sub("s2")->events_since_start, 9);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_change"), 3);
+    ck_assert_int_eq(fs_store_events_after(&store, pool, "s1", 7, 10, &events), APR_SUCCESS);
+    ck_assert_int_eq(events->nelts, 2);
+    ck_assert_str_eq(APR_ARRAY_IDX(events, 0, fs_notify_event_t).resource_id, "e1");
+    ck_assert_str_eq(APR_ARRAY_IDX(events, 1, fs_notify_event_t).resource_id, "e2");
+    ck_assert_int_eq(fs_store_events_after(&store, pool, "s2", 7, 10, &events), APR_SUCCESS);
+    ck_assert_int_eq(events->nelts, 2);
+    ck_assert_str_eq(APR_ARRAY_IDX(events, 0, fs_notify_event_t).resource_id, "e1");
+    ck_assert_str_eq(APR_ARRAY_IDX(events, 1, fs_notify_event_t).resource_id, "e4");
+    /* one failing recording fails the whole batch: no number used up */
+    items[0].change = make_change("c5", "e5");
+    items[1].change = make_change("c1", "e1");      /* id taken */
+    ck_assert_int_ne(fs_event_record_batch(&store, pool, items, 2), APR_SUCCESS);
+    ck_assert_int_eq(get_sub("s1")->events_since_start, 9);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_event"), 4);
+}
+END_TEST
+
+/* Alone, a group recording is a plain recording; the leader gets its own error. */
+START_TEST(event_group_alone)
+{
+    fs_event_group_t *group = NULL;
+
+    ready();
+    insert_sub(make_sub("s1", "alice", 0));
+    ck_assert_int_eq(fs_event_group_create(&group, pool, 4), APR_SUCCESS);
+    ck_assert_int_eq(fs_event_group_record(group, &store, &store, pool, make_change("c1", "e1"),
+                                           ids_of("s1", NULL, NULL)), APR_SUCCESS);
+    ck_assert_int_eq(get_sub("s1")->events_since_start, 8);
+    ck_assert_int_ne(fs_event_group_record(group, &store, &store, pool, make_change("c1", "e1"),
+                                           ids_of("s1", NULL, NULL)), APR_SUCCESS);
+    ck_assert_int_eq(fs_event_group_record(NULL, &store, &store, pool, make_change("c2", "e2"),
+                                           ids_of("s1", NULL, NULL)), APR_SUCCESS);
+    ck_assert_int_eq(get_sub("s1")->events_since_start, 9);
+}
+END_TEST
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static fs_sub_t *candidate_sub(const char *id, const char *status, const char *topic,
+                               const char *criteria)
+{
+    fs_sub_t *s = make_sub(id, "alice", 0);
+    s->status = status;
+    s->topic = topic;
+    s->shape = topic ? FS_SHAPE_BACKPORT : FS_SHAPE_CLASSIC;
+    s->criteria = topic ? topic : criteria;
+    insert_sub(s);
+    return s;
+}
+
+static const char *candidate_ids(const fs_topics_t *topics, const char *t1, const char *t2)
+{
+    apr_array_header_t *subs = NULL, *ids = apr_array_make(pool, 8, sizeof(const char *));
+    const char *joined = "";
+    int i;
+
+    ck_assert_int_eq(fs_event_candidate_subs(&store, pool, topics, ids_of(t1, t2, NULL), &subs),
+                     APR_SUCCESS);
+    for (i = 0; i < subs->nelts; ++i) {
+        APR_ARRAY_PUSH(ids, const char *) = APR_ARRAY_IDX(subs, i, fs_sub_t *)->id;
+    }
+    qsort(ids->elts, (size_t)ids->nelts, sizeof(const char *), cmp_cstr);
+    for (i = 0; i < ids->nelts; ++i) {
+        joined = apr_pstrcat(pool, joined, i ? " " : "", APR_ARRAY_IDX(ids, i, const char *),
+                             NULL);
+    }
+    return joined;
+}
+
+/* The candidates of a write: live subscriptions of the topics with a trigger for its
+ * type, and live classic ones naming the type (the whole name before '?'). */
+START_TEST(event_candidate_subs)
+{
+    const char *ex = "http://example.org/fhir/SubscriptionTopic/";
+    fs_topics_t *topics = NULL;
+    apr_array_header_t *subs = NULL;
+    const char *err = NULL;
+    fs_sub_t *got;
+
+    ready();
+    ck_assert_int_eq(fs_topics_create(&topics, pool), APR_SUCCESS);
+    ck_assert_msg(fs_topics_load_dir(topics, TOPICS_DIR, &err) == APR_SUCCESS, "%s", err);
+    candidate_sub("t-enc", "active", apr_pstrcat(pool, ex, "encounter-start", NULL), NULL);
+    candidate_sub("t-enc-err", "error", apr_pstrcat(pool, ex, "encounter-start", NULL), NULL);
+    candidate_sub("t-enc-off", "off", apr_pstrcat(pool, ex, "encounter-start", NULL), NULL);
+    candidate_sub("t-pat", "active", apr_pstrcat(pool, ex, "patient-change", NULL), NULL);
+    candidate_sub("t-unloaded", "active", "http://example.org/unloaded", NULL);
+    candidate_sub("c-enc", "active", NULL, "Encounter?patient=Patient/1");
+    candidate_sub("c-enc-bare", "active", NULL, "Encounter");
+    candidate_sub("c-hist", "active", NULL, "EncounterHistory?x=1");
+    candidate_sub("c-obs", "active", NULL, "Observation?code=x");
+    ck_assert_str_eq(candidate_ids(topics, "Encounter", NULL),
+                     "c-enc c-enc-bare t-enc t-enc-err");
+    ck_assert_str_eq(candidate_ids(topics, "Encounter", "Patient"),
+                     "c-enc c-enc-bare t-enc t-enc-err t-pat");
+    ck_assert_str_eq(candidate_ids(NULL, "Observation", NULL), "c-obs");
+    ck_assert_str_eq(candidate_ids(topics, "Medication", NULL), "");
+    /* rows carry what matching reads */
+    ck_assert_int_eq(fs_event_candidate_subs(&store, pool, topics, ids_of("Patient", NULL, NULL),
+                                             &subs), APR_SUCCESS);
+    ck_assert_int_eq(subs->nelts, 1);
+    got = APR_ARRAY_IDX(subs, 0, fs_sub_t *);
+    ck_assert_str_eq(got->id, "t-pat");
+    ck_assert_str_eq(got->status, "active");
+    ck_assert_int_eq(got->shape, FS_SHAPE_BACKPORT);
+    ck_assert_str_eq(got->topic, apr_pstrcat(pool, ex, "patient-change", NULL));
+    ck_assert_str_eq(got->filters_json, make_sub("x", "y", 0)->filters_json);
+    ck_assert_int_eq(got->version_id, 1);
+}
+END_TEST
+
 START_TEST(query_errors_reported)
 {
     fs_sub_t *s = (fs_sub_t *)1;
@@ -1007,6 +1145,9 @@ static TCase *store_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, event_record_skips_off);
     tcase_add_test(tc, event_record_atomic);
     tcase_add_test(tc, event_live_subs);
+    tcase_add_test(tc, event_record_batch_order);
+    tcase_add_test(tc, event_group_alone);
+    tcase_add_test(tc, event_candidate_subs);
     return tc;
 }
 
