@@ -10,8 +10,8 @@
 
 #include "fs_change.h"
 #include "fs_event.h"
-#include "fs_event_group.h"
 #include "fs_filter_cache.h"
+#include "fs_group.h"
 #include "fs_json.h"
 #include "fs_match.h"
 #include "fs_topic.h"
@@ -200,9 +200,9 @@ int fhirsub_capture_start(request_rec *r, const fhirsub_dir_conf *c, const char 
 /* ---- recording, after the answer went out --------------------------------- */
 
 /* Per process: parsed subscription filters (fs_filter_cache.h) and the group commit
- * of event recordings (fs_event_group.h); either may be NULL (slower, same results). */
+ * of event recordings (fs_group.h); either may be NULL (slower, same results). */
 static fs_filter_cache_t *filter_cache;
-static fs_event_group_t *event_group;
+static fs_group_t *event_group;
 
 void fhirsub_capture_child_init(apr_pool_t *pchild, server_rec *s)
 {
@@ -212,7 +212,7 @@ void fhirsub_capture_child_init(apr_pool_t *pchild, server_rec *s)
         ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, FHIRSUB_LOGNO(10665)
                      "no cache for subscription filters: each write parses them again");
     }
-    rv = fs_event_group_create(&event_group, pchild, FHIRSUB_EVENT_BATCH_MAX);
+    rv = fs_group_create(&event_group, pchild, FHIRSUB_EVENT_BATCH_MAX);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, FHIRSUB_LOGNO(10666)
                      "no group commit for events: each write commits its own");
@@ -302,11 +302,14 @@ static void record_change(request_rec *r, const capture_ctx *ctx, fs_store_t *st
                           apr_array_header_t *subs, const fs_change_t *c)
 {
     apr_array_header_t *ids = matching_ids(r, ctx, subs, c);
+    fs_event_item_t item;
     apr_status_t rv;
 
     if (ids->nelts == 0) return;
+    item.change = c;
+    item.sub_ids = ids;
     /* committed with what other threads record now: one flush for all of them */
-    rv = fs_event_group_record(event_group, r->server, store, r->pool, c, ids);
+    rv = fs_group_run(event_group, fs_event_record_items, r->server, store, r->pool, &item);
     if (rv != APR_SUCCESS && rv != APR_EINCOMPLETE && fhirsub_store_recover(r, store)) {
         /* the connection died before our commit: nothing was recorded, do it now (a
          * failed commit is not redone: it may have happened, and events are numbered) */

@@ -19,7 +19,7 @@ int fhirsub_capture_start(request_rec *r, const fhirsub_dir_conf *c, const char 
 /* Most distinct subscription filters a process keeps parsed (fs_filter_cache.h). */
 #define FHIRSUB_FILTER_CACHE_MAX 100000
 
-/* Most recordings of events one transaction takes (fs_event_group.h). */
+/* Most recordings of events one transaction takes (fs_group.h). */
 #define FHIRSUB_EVENT_BATCH_MAX 64
 
 /* Per-process state of the capture: the filter cache and the events' group commit. */

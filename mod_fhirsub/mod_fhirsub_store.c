@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 
 #include "mod_fhirsub_config.h"
+#include "fs_group.h"
 #include "mod_fhirsub_store.h"
 
 APLOG_USE_MODULE(fhirsub);
@@ -47,6 +48,7 @@ typedef struct {
 #define FHIRSUB_PG_BACKEND_KEY "fhirsub:pg-backend"
 
 static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire;
+static fs_group_t *grant_group;      /* grants issued at once share a commit */
 static apr_thread_mutex_t *migrate_mutex;
 static int service_enabled;          /* some location has FhirSub On */
 static volatile int schema_ready;    /* this process saw the current schema */
@@ -58,6 +60,10 @@ void fhirsub_store_enable(void)
 
 void fhirsub_store_child_init(apr_pool_t *pchild, server_rec *s)
 {
+    if (APR_SUCCESS != fs_group_create(&grant_group, pchild, FHIRSUB_GRANT_BATCH_MAX)) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, FHIRSUB_LOGNO(10628)
+                     "no group commit for grants: each token commits its own");
+    }
     dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
     if (APR_SUCCESS != apr_thread_mutex_create(&migrate_mutex, APR_THREAD_MUTEX_DEFAULT,
                                                pchild)) {
@@ -243,19 +249,28 @@ static int set_synchronous(fs_store_t *store, int full)
                         NULL, NULL, NULL);
 }
 
-apr_status_t fhirsub_store_grant_insert(request_rec *r, fs_store_t *store,
-                                        const fs_grant_t *grant)
+/* An fs_group_fn: grants in one transaction, relaxed on SQLite (set_synchronous). */
+static apr_status_t insert_grants(fs_store_t *store, apr_pool_t *p, void *const *items, int n)
 {
-    apr_status_t rv;
     int relaxed = SQLITE_OK == set_synchronous(store, 0);
+    apr_status_t rv = fs_store_grant_insert_items(store, p, items, n);
 
-    rv = fs_store_grant_insert(store, r->pool, grant);
     if (relaxed && SQLITE_OK != set_synchronous(store, 1)) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, FHIRSUB_LOGNO(10627)
+        ap_log_perror(APLOG_MARK, APLOG_ERR, 0, p, FHIRSUB_LOGNO(10627)
                       "cannot make this SQLite connection synchronous again: "
                       "events recorded on it may not survive a power loss");
     }
     return rv;
+}
+
+apr_status_t fhirsub_store_grant_insert(request_rec *r, fs_store_t *store,
+                                        const fs_grant_t *grant)
+{
+    /* SQLite has one writer at a time: grants issued at once share its commit. On
+     * PostgreSQL they touch no common row and commit side by side. */
+    int sqlite = !strcmp(apr_dbd_name(store->driver), "sqlite3");
+    return fs_group_run(sqlite ? grant_group : NULL, insert_grants, r->server, store, r->pool,
+                        (void *)grant);
 }
 
 int fhirsub_store_recover(request_rec *r, fs_store_t *store)

@@ -24,9 +24,14 @@ void fhirsub_store_child_init(apr_pool_t *pchild, server_rec *s);
  * (logged; the caller answers 503). */
 fs_store_t *fhirsub_store_acquire(request_rec *r);
 
-/* fs_store_grant_insert with relaxed durability on SQLite too: the connection's
- * `synchronous` is NORMAL for the grant's commit (written to the WAL, not synced) and
- * FULL again right after, so every other commit, events above all, stays synchronous. */
+/* Most grants one transaction takes (fs_group.h). */
+#define FHIRSUB_GRANT_BATCH_MAX 64
+
+/* fs_store_grant_insert, committed together with the grants other threads of this
+ * process issue at the same moment (fs_group.h), and with relaxed durability on SQLite
+ * too: the connection's `synchronous` is NORMAL for the grants' commit (written to the
+ * WAL, not synced) and FULL again right after, so every other commit, events above all,
+ * stays synchronous. */
 apr_status_t fhirsub_store_grant_insert(request_rec *r, fs_store_t *store,
                                         const fs_grant_t *grant);
 

@@ -250,6 +250,14 @@ apr_status_t fs_event_record_batch(fs_store_t *store, apr_pool_t *p,
     return fs_store_tx_end(store, p, tx, rv);
 }
 
+apr_status_t fs_event_record_items(fs_store_t *store, apr_pool_t *p, void *const *items, int n)
+{
+    fs_event_item_t *all = apr_palloc(p, sizeof(*all) * (apr_size_t)(n > 0 ? n : 1));
+    int i;
+    for (i = 0; i < n; ++i) all[i] = *(const fs_event_item_t *)items[i];
+    return fs_event_record_batch(store, p, all, n);
+}
+
 apr_status_t fs_event_record(fs_store_t *store, apr_pool_t *p, const fs_change_t *change,
                              const apr_array_header_t *sub_ids)
 {

@@ -68,4 +68,8 @@ typedef struct fs_event_item_t {
 apr_status_t fs_event_record_batch(fs_store_t *store, apr_pool_t *p,
                                    const fs_event_item_t *items, int n);
 
+/* fs_event_record_batch over n fs_event_item_t*: an fs_group_fn (fs_group.h), so that
+ * the events of concurrent writes share one commit. */
+apr_status_t fs_event_record_items(fs_store_t *store, apr_pool_t *p, void *const *items, int n);
+
 #endif

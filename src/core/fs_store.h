@@ -85,6 +85,9 @@ typedef struct fs_grant_t {
  * not wait for the WAL flush (synchronous_commit off for this transaction). On SQLite
  * the caller decides (fhirsub_store_grant_insert lowers `synchronous` around it). */
 apr_status_t fs_store_grant_insert(fs_store_t *store, apr_pool_t *p, const fs_grant_t *g);
+/* The same for n fs_grant_t* in one transaction: an fs_group_fn (fs_group.h). */
+apr_status_t fs_store_grant_insert_items(fs_store_t *store, apr_pool_t *p, void *const *items,
+                                         int n);
 /* APR_NOTFOUND when absent. */
 apr_status_t fs_store_grant_get(fs_store_t *store, apr_pool_t *p, const char *id,
                                 fs_grant_t **pgrant);

@@ -16,7 +16,7 @@
 
 #include "../../src/core/fs_store.h"
 #include "../../src/core/fs_event.h"
-#include "../../src/core/fs_event_group.h"
+#include "../../src/core/fs_group.h"
 #include "../../src/core/fs_notify.h"
 #include "../../src/core/fs_time.h"
 
@@ -750,6 +750,33 @@ START_TEST(grant_insert_get)
 }
 END_TEST
 
+/* Several grants in one transaction (the group commit's batch), each with its links. */
+START_TEST(grant_insert_items)
+{
+    void *items[2];
+    fs_grant_t *g = NULL;
+
+    ready();
+    insert_sub(make_sub("s1", "alice", 0));
+    insert_sub(make_sub("s2", "alice", 1));
+    items[0] = make_grant("g1", "alice", 1000, "s1", "s2", NULL);
+    items[1] = make_grant("g2", "bob", 2000, "s2", NULL, NULL);
+    ck_assert_int_eq(fs_store_grant_insert_items(&store, pool, items, 2), APR_SUCCESS);
+    ck_assert_int_eq(fs_store_grant_get(&store, pool, "g1", &g), APR_SUCCESS);
+    ck_assert_int_eq(g->sub_ids->nelts, 2);
+    ck_assert_str_eq(sub_id_at(g, 1), "s2");
+    ck_assert_int_eq(fs_store_grant_get(&store, pool, "g2", &g), APR_SUCCESS);
+    ck_assert_str_eq(g->owner, "bob");
+    ck_assert_int_eq(g->sub_ids->nelts, 1);
+    /* one failing grant fails the batch: nothing of it stays */
+    items[0] = make_grant("g3", "alice", 1000, "s1", NULL, NULL);
+    items[1] = make_grant("g1", "alice", 1000, "s1", NULL, NULL);   /* id taken */
+    ck_assert_int_ne(fs_store_grant_insert_items(&store, pool, items, 2), APR_SUCCESS);
+    ck_assert_int_eq(fs_store_grant_get(&store, pool, "g3", &g), APR_NOTFOUND);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_grant_subscription"), 3);
+}
+END_TEST
+
 START_TEST(grant_revoke)
 {
     int n = -1;
@@ -996,21 +1023,25 @@ START_TEST(event_record_batch_order)
 }
 END_TEST
 
-/* Alone, a group recording is a plain recording; the leader gets its own error. */
-START_TEST(event_group_alone)
+/* Alone, a group write is a plain one; the leader gets its own error. */
+START_TEST(group_alone)
 {
-    fs_event_group_t *group = NULL;
+    fs_group_t *group = NULL;
+    fs_event_item_t item;
 
     ready();
     insert_sub(make_sub("s1", "alice", 0));
-    ck_assert_int_eq(fs_event_group_create(&group, pool, 4), APR_SUCCESS);
-    ck_assert_int_eq(fs_event_group_record(group, &store, &store, pool, make_change("c1", "e1"),
-                                           ids_of("s1", NULL, NULL)), APR_SUCCESS);
+    ck_assert_int_eq(fs_group_create(&group, pool, 4), APR_SUCCESS);
+    item.change = make_change("c1", "e1");
+    item.sub_ids = ids_of("s1", NULL, NULL);
+    ck_assert_int_eq(fs_group_run(group, fs_event_record_items, &store, &store, pool, &item),
+                     APR_SUCCESS);
     ck_assert_int_eq(get_sub("s1")->events_since_start, 8);
-    ck_assert_int_ne(fs_event_group_record(group, &store, &store, pool, make_change("c1", "e1"),
-                                           ids_of("s1", NULL, NULL)), APR_SUCCESS);
-    ck_assert_int_eq(fs_event_group_record(NULL, &store, &store, pool, make_change("c2", "e2"),
-                                           ids_of("s1", NULL, NULL)), APR_SUCCESS);
+    ck_assert_int_ne(fs_group_run(group, fs_event_record_items, &store, &store, pool, &item),
+                     APR_SUCCESS);
+    item.change = make_change("c2", "e2");
+    ck_assert_int_eq(fs_group_run(NULL, fs_event_record_items, &store, &store, pool, &item),
+                     APR_SUCCESS);
     ck_assert_int_eq(get_sub("s1")->events_since_start, 9);
 }
 END_TEST
@@ -1138,6 +1169,7 @@ static TCase *store_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, sub_delete_cascade);
     tcase_add_test(tc, sub_hostile_values);
     tcase_add_test(tc, grant_insert_get);
+    tcase_add_test(tc, grant_insert_items);
     tcase_add_test(tc, grant_revoke);
     tcase_add_test(tc, grant_prune);
     tcase_add_test(tc, query_errors_reported);
@@ -1146,7 +1178,7 @@ static TCase *store_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, event_record_atomic);
     tcase_add_test(tc, event_live_subs);
     tcase_add_test(tc, event_record_batch_order);
-    tcase_add_test(tc, event_group_alone);
+    tcase_add_test(tc, group_alone);
     tcase_add_test(tc, event_candidate_subs);
     return tc;
 }

@@ -1,28 +1,29 @@
 #include <apr_thread_cond.h>
 #include <apr_thread_mutex.h>
 
-#include "fs_event_group.h"
+#include "fs_group.h"
 
-/* A thread waiting for its recording, on that thread's stack. */
+/* A thread waiting for its item, on that thread's stack. */
 typedef struct waiter {
     struct waiter *next;
+    fs_group_fn *fn;
     const void *db;
-    fs_event_item_t item;
+    void *item;
     int done;
     apr_status_t rv;
 } waiter;
 
-struct fs_event_group_t {
+struct fs_group_t {
     apr_thread_mutex_t *mutex;     /* guards everything below */
     apr_thread_cond_t *finished;   /* a batch was committed (or failed) */
     waiter *head, *tail;           /* queued, oldest first */
-    int leading;                   /* a batch is being recorded */
+    int leading;                   /* a batch is being written */
     int max_batch;
 };
 
-apr_status_t fs_event_group_create(fs_event_group_t **pgroup, apr_pool_t *p, int max_batch)
+apr_status_t fs_group_create(fs_group_t **pgroup, apr_pool_t *p, int max_batch)
 {
-    fs_event_group_t *g = apr_pcalloc(p, sizeof(*g));
+    fs_group_t *g = apr_pcalloc(p, sizeof(*g));
     apr_status_t rv;
 
     *pgroup = NULL;
@@ -35,7 +36,7 @@ apr_status_t fs_event_group_create(fs_event_group_t **pgroup, apr_pool_t *p, int
     return APR_SUCCESS;
 }
 
-static void enqueue(fs_event_group_t *g, waiter *w)
+static void enqueue(fs_group_t *g, waiter *w)
 {
     w->next = NULL;
     if (g->tail) g->tail->next = w;
@@ -43,15 +44,16 @@ static void enqueue(fs_event_group_t *g, waiter *w)
     g->tail = w;
 }
 
-/* Take up to max_batch queued waiters of database db, oldest first. */
-static int take_batch(fs_event_group_t *g, const void *db, waiter **batch)
+/* Take up to max_batch queued waiters like `like` (same fn, same database), oldest
+ * first. */
+static int take_batch(fs_group_t *g, const waiter *like, waiter **batch)
 {
     waiter **link = &g->head, *w;
     int n = 0;
 
     g->tail = NULL;
     while ((w = *link)) {
-        if (w->db == db && n < g->max_batch) {
+        if (w->fn == like->fn && w->db == like->db && n < g->max_batch) {
             *link = w->next;
             batch[n++] = w;
             continue;
@@ -62,35 +64,33 @@ static int take_batch(fs_event_group_t *g, const void *db, waiter **batch)
     return n;
 }
 
-/* Record the batch; each waiter's outcome: the commit's, or after a failure before the
- * commit APR_EAGAIN (record alone), except the leader's own, which gets the error. */
-static void record_batch(fs_store_t *store, apr_pool_t *p, waiter **batch, int n,
-                         const waiter *leader)
+/* Write the batch; each waiter's outcome: the commit's, or after a failure before the
+ * commit APR_EAGAIN (write alone), except the leader's own, which gets the error. */
+static void write_batch(fs_store_t *store, apr_pool_t *p, waiter **batch, int n,
+                        const waiter *leader)
 {
-    fs_event_item_t *items = apr_palloc(p, sizeof(*items) * (apr_size_t)n);
+    void **items = apr_palloc(p, sizeof(*items) * (apr_size_t)n);
     apr_status_t rv;
     int i;
 
     for (i = 0; i < n; ++i) items[i] = batch[i]->item;
-    rv = fs_event_record_batch(store, p, items, n);
+    rv = leader->fn(store, p, items, n);
     for (i = 0; i < n; ++i) {
         int shared = rv == APR_SUCCESS || rv == APR_EINCOMPLETE || batch[i] == leader;
         batch[i]->rv = shared ? rv : APR_EAGAIN;
     }
 }
 
-apr_status_t fs_event_group_record(fs_event_group_t *g, const void *db, fs_store_t *store,
-                                   apr_pool_t *p, const fs_change_t *change,
-                                   const apr_array_header_t *sub_ids)
+apr_status_t fs_group_run(fs_group_t *g, fs_group_fn *fn, const void *db,
+                          fs_store_t *store, apr_pool_t *p, void *item)
 {
     waiter me, **batch;
     int i, n;
 
-    if (!g) return fs_event_record(store, p, change, sub_ids);
-    if (!sub_ids || sub_ids->nelts == 0) return APR_SUCCESS;
+    if (!g) return fn(store, p, &item, 1);
+    me.fn = fn;
     me.db = db;
-    me.item.change = change;
-    me.item.sub_ids = sub_ids;
+    me.item = item;
     me.done = 0;
     me.rv = APR_SUCCESS;
     batch = apr_palloc(p, sizeof(*batch) * (apr_size_t)g->max_batch);
@@ -102,15 +102,15 @@ apr_status_t fs_event_group_record(fs_event_group_t *g, const void *db, fs_store
             continue;
         }
         g->leading = 1;
-        n = take_batch(g, db, batch);
+        n = take_batch(g, &me, batch);
         apr_thread_mutex_unlock(g->mutex);
-        record_batch(store, p, batch, n, &me);
+        write_batch(store, p, batch, n, &me);
         apr_thread_mutex_lock(g->mutex);
         for (i = 0; i < n; ++i) batch[i]->done = 1;
         g->leading = 0;
         apr_thread_cond_broadcast(g->finished);
     }
     apr_thread_mutex_unlock(g->mutex);
-    if (me.rv == APR_EAGAIN) return fs_event_record(store, p, change, sub_ids);
+    if (me.rv == APR_EAGAIN) return fn(store, p, &item, 1);
     return me.rv;
 }
