@@ -209,12 +209,12 @@ void fhirsub_capture_child_init(apr_pool_t *pchild, server_rec *s)
     apr_status_t rv = fs_filter_cache_create(&filter_cache, pchild,
                                              FHIRSUB_FILTER_CACHE_MAX);
     if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, FHIRSUB_LOGNO(10665)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, FHIRSUB_LOGNO(10667)
                      "no cache for subscription filters: each write parses them again");
     }
     rv = fs_group_create(&event_group, pchild, FHIRSUB_EVENT_BATCH_MAX);
     if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, FHIRSUB_LOGNO(10666)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, FHIRSUB_LOGNO(10668)
                      "no group commit for events: each write commits its own");
     }
 }

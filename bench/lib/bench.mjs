@@ -94,6 +94,7 @@ export async function startBenchStack(opts = {}) {
   try {
     ctx.stack = await startStack({
       db,
+      pgFsync: true, // commits cost what they cost in production
       users: USERS,
       logLevel: opts.logLevel ?? 'warn',
       serverDirectives: [

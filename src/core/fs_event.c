@@ -230,11 +230,14 @@ apr_status_t fs_event_record_batch(fs_store_t *store, apr_pool_t *p,
     apr_array_header_t *events = pending_events(p, items, n);
     apr_dbd_transaction_t *tx = NULL;
     const pending_event *e = NULL, *prev = NULL;
-    const char *notified = "", *last_notified = "";
+    apr_array_header_t *notified;
+    const char *last_notified = "";
     apr_status_t rv;
     int i, numbered;
 
     if (events->nelts == 0) return APR_SUCCESS;
+    /* joined once at the end: appending to a string per match is quadratic */
+    notified = apr_array_make(p, events->nelts, sizeof(const char *));
     if (APR_SUCCESS != (rv = fs_store_tx_start(store, p, &tx))) return rv;
     rv = insert_changes(store, p, items, n);
     for (i = 0; rv == APR_SUCCESS && i < events->nelts; prev = e, ++i) {
@@ -242,11 +245,10 @@ apr_status_t fs_event_record_batch(fs_store_t *store, apr_pool_t *p,
         if (prev && prev->item == e->item && !strcmp(prev->sub_id, e->sub_id)) continue;
         rv = number_event(store, p, items[e->item].change, e->sub_id, &numbered);
         if (rv == APR_SUCCESS && numbered && strcmp(last_notified, e->sub_id)) {
-            notified = *notified ? apr_pstrcat(p, notified, " ", e->sub_id, NULL) : e->sub_id;
-            last_notified = e->sub_id;
+            APR_ARRAY_PUSH(notified, const char *) = last_notified = e->sub_id;
         }
     }
-    if (rv == APR_SUCCESS) rv = notify(store, p, notified);
+    if (rv == APR_SUCCESS) rv = notify(store, p, apr_array_pstrcat(p, notified, ' '));
     return fs_store_tx_end(store, p, tx, rv);
 }
 

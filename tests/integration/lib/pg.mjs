@@ -41,8 +41,8 @@ async function initCluster(dataDir, timeoutMs) {
   });
 }
 
-async function startServer({ dir, dataDir, logFile, port, timeoutMs }) {
-  const serverOptions = `-k ${dir} -c listen_addresses=127.0.0.1 -p ${port} -c fsync=off`;
+async function startServer({ dir, dataDir, logFile, port, timeoutMs, fsync }) {
+  const serverOptions = `-k ${dir} -c listen_addresses=127.0.0.1 -p ${port} -c fsync=${fsync ? 'on' : 'off'}`;
   const timeoutSec = String(Math.ceil(timeoutMs / 1000));
   try {
     await run(...asPostgres('pg_ctl', ['-D', dataDir, '-o', serverOptions, '-l', logFile, '-w', '-t', timeoutSec, 'start']), {
@@ -70,11 +70,13 @@ async function stopServer(dataDir) {
 }
 
 /**
- * Starts a private cluster in dir (a new temp dir when omitted).
+ * Starts a private cluster in dir (a new temp dir when omitted). fsync: flush commits to
+ * disk as a production server does (default off: the tests' durability does not matter;
+ * the benchmarks turn it on so commits cost what they cost).
  * @returns {Promise<{port:number, conninfo:string, dir:string, log():string, stop():Promise<void>,
  *   restart({downMs}):Promise<void>}>}
  */
-export async function startPostgres(dir, { timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
+export async function startPostgres(dir, { timeoutMs = DEFAULT_TIMEOUT_MS, fsync = false } = {}) {
   const ownDir = dir ? ensureDir(dir, 0o700) : makeTempDir('fhirsub-pg-');
   const dataDir = path.join(ownDir, 'data');
   const logFile = path.join(ownDir, 'postgres.log');
@@ -90,7 +92,7 @@ export async function startPostgres(dir, { timeoutMs = DEFAULT_TIMEOUT_MS } = {}
   };
   try {
     await initCluster(dataDir, timeoutMs);
-    const port = await withFreePort((p) => startServer({ dir: ownDir, dataDir, logFile, port: p, timeoutMs }).then(() => p));
+    const port = await withFreePort((p) => startServer({ dir: ownDir, dataDir, logFile, port: p, timeoutMs, fsync }).then(() => p));
     // A fast restart on the same port (pg_ctl keeps the options): every client connection is
     // cut, as by a failover or a maintenance restart.
     const restart = async ({ downMs = 0 } = {}) => {

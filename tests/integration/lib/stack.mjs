@@ -27,6 +27,7 @@ function resolveLocations(opts, ctx) {
  *   fhirDirectives  raw lines inside the default <Location fhirPath> (before ProxyPass)
  *   locations     [{path, directives, proxyTo}] or ({backend, pg, fhirPath}) => [...]
  *                 (replaces the default location)
+ *   pgFsync       PostgreSQL flushes commits to disk (default off)
  *   serverDirectives, users, logLevel, module, modulePath, moduleName, timeoutMs: as for startHttpd
  * @returns {Promise<{db, dir, fhirPath, fhirUrl, pg, backend, httpd, query(sql), stop()}>}
  *   fhirUrl is the FHIR base through httpd, e.g. http://127.0.0.1:PORT/fhir/R4;
@@ -50,7 +51,7 @@ export async function startStack(opts = {}) {
 
   try {
     if (db === 'pgsql') {
-      stack.pg = await startPostgres(path.join(dir, 'pg'), { timeoutMs: opts.timeoutMs });
+      stack.pg = await startPostgres(path.join(dir, 'pg'), { timeoutMs: opts.timeoutMs, fsync: opts.pgFsync });
       stoppers.push(stack.pg.stop);
     }
     stack.backend = await startBackend({ basePath: fhirPath, dir, timeoutMs: opts.timeoutMs });
