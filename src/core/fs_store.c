@@ -1,3 +1,4 @@
+#include <stdlib.h>
 #include <string.h>
 #include <apr_strings.h>
 
@@ -808,37 +809,55 @@ apr_status_t fs_store_events_after(fs_store_t *store, apr_pool_t *p, const char 
     return rv;
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 apr_status_t fs_store_sub_mark_bound(fs_store_t *store, apr_pool_t *p,
                                      const apr_array_header_t *ids, apr_time_t now)
 {
     const char *ms = i64(p, fs_time_to_ms(now));
+    apr_array_header_t *sorted;
     apr_dbd_transaction_t *tx = NULL;
     apr_status_t rv;
     int i;
 
     if (ids->nelts == 0) return APR_SUCCESS;
+    /* rows locked in id order, as the event recorder locks them: no deadlock */
+    sorted = apr_array_copy(p, ids);
+    qsort(sorted->elts, (size_t)sorted->nelts, sizeof(const char *), cmp_id);
     /* one transaction: one commit (one fsync, one SQLite write lock) for all */
     if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
-    for (i = 0; rv == APR_SUCCESS && i < ids->nelts; ++i) {
-        const char *args[] = { ms, APR_ARRAY_IDX(ids, i, const char *) };
+    for (i = 0; rv == APR_SUCCESS && i < sorted->nelts; ++i) {
+        const char *args[] = { ms, APR_ARRAY_IDX(sorted, i, const char *) };
         rv = exec(store, p, "fhirsub_sub_mark_bound", NULL, 2, args);
     }
     return tx_end(store, p, tx, rv);
 }
 
+static int cmp_delivery(const void *a, const void *b)
+{
+    return strcmp(((const fs_delivery_t *)a)->sub_id, ((const fs_delivery_t *)b)->sub_id);
+}
+
 apr_status_t fs_store_sub_mark_delivered(fs_store_t *store, apr_pool_t *p,
                                          const fs_delivery_t *d, int n)
 {
+    fs_delivery_t *sorted;
     apr_dbd_transaction_t *tx = NULL;
     apr_status_t rv;
     int i;
 
     if (n <= 0) return APR_SUCCESS;
+    /* rows locked in id order, as the event recorder locks them: no deadlock */
+    sorted = apr_pmemdup(p, d, sizeof(*d) * (apr_size_t)n);
+    qsort(sorted, (size_t)n, sizeof(*sorted), cmp_delivery);
     /* one commit for all: on SQLite each one is a write lock and an fsync */
     if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
     for (i = 0; rv == APR_SUCCESS && i < n; ++i) {
-        const char *ms = i64(p, fs_time_to_ms(d[i].when));
-        const char *args[] = { ms, d[i].sub_id, ms };
+        const char *ms = i64(p, fs_time_to_ms(sorted[i].when));
+        const char *args[] = { ms, sorted[i].sub_id, ms };
         rv = exec(store, p, "fhirsub_sub_mark_delivered", NULL, 3, args);
     }
     return tx_end(store, p, tx, rv);
