@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEventStack } from '../../tests/integration/lib/events.mjs';
 import { backportBody, createSub, param, sqlString, TOPIC, USERS } from '../../tests/integration/lib/fhirsub.mjs';
-import { mintToken, tokenClaims } from '../../tests/integration/lib/notifier.mjs';
+import { mintToken, startNotifier, tokenClaims } from '../../tests/integration/lib/notifier.mjs';
 import { psql } from '../../tests/integration/lib/pg.mjs';
 import { sqlite } from '../../tests/integration/lib/sqlite.mjs';
 import { capture, makeTempDir, removeDir } from '../../tests/integration/lib/util.mjs';
@@ -35,6 +35,29 @@ export async function buildWsload() {
   if (res.code !== 0) throw new Error(`cannot build wsload:\n${res.stdout}${res.stderr}`);
 }
 
+/** The notifier's configuration in the benchmarks: room for `clients`, defaults otherwise. */
+function benchNotifierConfig({ clients, tls, notifierConfig = {} }) {
+  return {
+    LogLevel: 'notice',
+    MaxConnections: clients + 64,
+    // a client of the benchmark reads everything at once: the defaults stay, except the
+    // keepalive ping, which would only add traffic to idle measurements, and the time an
+    // unbound connection (a baseline) may stay
+    PingInterval: 600,
+    BindTimeout: 600,
+    ...(tls ? { TLSCertificate: tls.cert, TLSKey: tls.key } : {}),
+    ...notifierConfig,
+  };
+}
+
+/**
+ * A second, fresh notifier on the stack's database (nothing allocated yet, for a memory
+ * baseline): the handle of tests/integration/lib/notifier.mjs.
+ */
+export function startFreshNotifier(ctx, { clients }) {
+  return startNotifier({ stack: ctx.stack, keyFile: ctx.key.keyFile, config: benchNotifierConfig({ clients }) });
+}
+
 /**
  * The stack: httpd (R4 base /fhir/R4 proxied to the backend, capture on, UDP wake-ups on
  * SQLite) + the notifier with room for `clients` connections. Resolves to the context of
@@ -42,18 +65,7 @@ export async function buildWsload() {
  * the warnings the logs held instead of failing.
  */
 export async function startWsStack({ clients = 100, tls, notifierConfig = {} } = {}) {
-  const ctx = await startEventStack({
-    notifierConfig: {
-      LogLevel: 'notice',
-      MaxConnections: clients + 64,
-      // a client of the benchmark reads everything at once: the defaults stay, except
-      // the keepalive ping, which would only add traffic to idle measurements
-      PingInterval: 600,
-      BindTimeout: 600,
-      ...(tls ? { TLSCertificate: tls.cert, TLSKey: tls.key } : {}),
-      ...notifierConfig,
-    },
-  });
+  const ctx = await startEventStack({ notifierConfig: benchNotifierConfig({ clients, tls, notifierConfig }) });
   ctx.stopQuietly = async () => {
     try {
       await ctx.stop();
@@ -190,14 +202,16 @@ export function tokenFile(tokens) {
 }
 
 /**
- * Runs wsload; resolves to its JSON report (with .exitCode and .stderr). opts: ws (notifier
- * context or null), tokens (file), clients, http ('httpd' | 'backend' | null), writes, rate,
- * writers, warmup, expect, tls, rssPid, drain, timeout (s), settle.
+ * Runs wsload; resolves to its JSON report (with .exitCode, .stderr, .command). opts: clients,
+ * tokens (file), noBind (clients stay unbound), nt (another notifier than ctx.nt), tls,
+ * http ('httpd' | 'backend' | null), writes, rate, writers, warmup, expect, rssPid, drain,
+ * timeout (s), settle.
  */
 export async function runWsload(ctx, o) {
   const args = [];
   if (o.clients) {
-    args.push('--ws', `127.0.0.1:${ctx.nt.port}`, '--tokens', o.tokens, '--clients', String(o.clients));
+    args.push('--ws', `127.0.0.1:${(o.nt ?? ctx.nt).port}`, '--clients', String(o.clients));
+    args.push(...(o.noBind ? ['--no-bind'] : ['--tokens', o.tokens]));
     if (o.tls) args.push('--tls');
   }
   if (o.writes) {

@@ -135,6 +135,7 @@ struct wsl_run_t {
     int ws_port;
     char **tokens;
     int ntokens;
+    int no_bind;                 /* stay unbound after the upgrade (a baseline) */
     wsl_client_t *clients;
     int nclients, started, bound, closed, connecting;
     long expect;                 /* event notifications each client waits for */

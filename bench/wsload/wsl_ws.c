@@ -243,7 +243,14 @@ static int on_upgrade_bytes(wsl_client_t *c, const char *p, size_t n, int64_t at
         return -1;
     }
     used = (size_t)(end + 4 - c->head.data);
-    if (send_bind(c)) return -1;
+    if (c->run->no_bind) {
+        c->state = WS_BOUND;
+        c->bound_at = at;
+        wsl_run_client_bound(c->run, c);
+    }
+    else if (send_bind(c)) {
+        return -1;
+    }
     if (c->head.len > used && parse(c, (unsigned char *)c->head.data + used, c->head.len - used, at)) {
         return -1;
     }

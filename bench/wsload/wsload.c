@@ -328,10 +328,11 @@ static void usage(void)
           "              [--http HOST:PORT --http-path P [--auth USER:PW] [--body JSON]\n"
           "               --writes K [--rate R] [--writers M] [--warmup W] [--expect E]]\n"
           "              [--rss-pid PID] [--marker Patient/] [--connect-window C]\n"
-          "              [--settle S] [--drain S] [--timeout S] [--verbose]\n"
+          "              [--settle S] [--drain S] [--timeout S] [--no-bind] [--verbose]\n"
           "Connects N websocket clients (client i binds with token i mod #tokens), then sends\n"
           "K POSTs at R per second (0: as fast as M writers go) and counts each client's\n"
-          "event notifications. Prints one JSON object.\n", stderr);
+          "event notifications (--no-bind: clients stay unbound after the upgrade). Prints\n"
+          "one JSON object.\n", stderr);
 }
 
 static int parse_opts(int argc, char **argv, wsl_opts_t *o, wsl_run_t *run)
@@ -344,7 +345,7 @@ static int parse_opts(int argc, char **argv, wsl_opts_t *o, wsl_run_t *run)
         { "warmup", 1, NULL, 'W' }, { "expect", 1, NULL, 'e' }, { "rss-pid", 1, NULL, 'R' },
         { "marker", 1, NULL, 'M' }, { "connect-window", 1, NULL, 'c' },
         { "settle", 1, NULL, 's' }, { "drain", 1, NULL, 'd' }, { "timeout", 1, NULL, 'x' },
-        { "verbose", 0, NULL, 'v' }, { NULL, 0, NULL, 0 }
+        { "no-bind", 0, NULL, 'B' }, { "verbose", 0, NULL, 'v' }, { NULL, 0, NULL, 0 }
     };
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -369,13 +370,14 @@ static int parse_opts(int argc, char **argv, wsl_opts_t *o, wsl_run_t *run)
         case 's': o->settle = atof(optarg); break;
         case 'd': o->drain = atof(optarg); break;
         case 'x': o->timeout = atof(optarg); break;
+        case 'B': run->no_bind = 1; break;
         case 'v': run->verbose = 1; break;
         default: return -1;
         }
     }
     if (o->clients < 0 || o->clients > 1000000 || o->writes < 0 || o->writes > 100000000 ||
         o->nhttp < 1 || o->nhttp > 1024 || o->connect_window < 1) return -1;
-    if (o->clients > 0 && (!o->ws || !o->tokens_file)) return -1;
+    if (o->clients > 0 && (!o->ws || (!o->tokens_file && !run->no_bind))) return -1;
     if (o->writes > 0 && !o->http) return -1;
     if (o->ws && split_hostport(run->pool, o->ws, &run->ws_host, &run->ws_port)) return -1;
     if (o->http && split_hostport(run->pool, o->http, &run->http_host, &run->http_port)) return -1;
@@ -391,7 +393,7 @@ static int setup(wsl_run_t *run, const wsl_opts_t *o)
         SSL_CTX_set_verify(run->tls, SSL_VERIFY_NONE, NULL);
         SSL_CTX_set_mode(run->tls, SSL_MODE_RELEASE_BUFFERS);
     }
-    if (o->clients > 0 && read_tokens(run, o->tokens_file)) {
+    if (o->clients > 0 && !run->no_bind && read_tokens(run, o->tokens_file)) {
         wsl_log(run, "no tokens in %s", o->tokens_file);
         return -1;
     }
