@@ -5,7 +5,8 @@
 // response arrival, both stamped with CLOCK_MONOTONIC in the same process (bench/wsload).
 // Baseline, same run, same rate, same generator: the same POST sent directly to the FHIR
 // backend (its own time). 10,000 measured writes (quick: 1,000) after a warm-up.
-import { apiToken, buildWsload, createPatientSub, dist, header, QUICK, report, runWsload, startWsStack, tokenFile } from './lib/ws.mjs';
+import { report } from './lib/bench.mjs';
+import { apiToken, buildWsload, createPatientSub, dist, header, QUICK, runWsload, tokenFile, withStack } from './lib/ws.mjs';
 
 const RATE = Number(process.env.BENCH_LATENCY_RATE ?? 200);
 const WRITES = QUICK ? 1000 : 10_000;
@@ -13,12 +14,10 @@ const WARMUP = QUICK ? 50 : 200;
 
 await buildWsload();
 header(`2. End-to-end latency: ${WRITES} writes (after ${WARMUP} warm-up) at ${RATE}/s offered`);
-const ctx = await startWsStack({ clients: 1 });
-let tokens;
-let ok = false;
-try {
+const ok = await withStack({ clients: 1 }, async (ctx, cleanups) => {
   const sub = await createPatientSub(ctx);
-  tokens = tokenFile([await apiToken(ctx, [sub.id])]);
+  const tokens = tokenFile([await apiToken(ctx, [sub.id])]);
+  cleanups.push(tokens.cleanup);
   const timeout = Math.ceil((WRITES + WARMUP) / RATE) + 60;
   const direct = await runWsload(ctx, { http: 'backend', writes: WRITES + WARMUP, warmup: WARMUP, rate: RATE, timeout });
   const e2e = await runWsload(ctx, {
@@ -34,11 +33,8 @@ try {
   report({ item: '2', name: 'added latency p99', value: e2e.added_ms.p99, unit: 'ms', baseline: base('p99'), targets: [{ text: 'p99 <= 10 ms added', met: e2e.added_ms.p99 <= 10 }], commands });
   report({ item: '2', name: 'added latency max', value: e2e.added_ms.max, unit: 'ms', baseline: base('max'), commands });
   report({ item: '2', name: 'write through httpd p50 (HTTP response time)', value: e2e.http_ms.p50, unit: 'ms', baseline: base('p50'), commands });
-  ok = direct.exitCode === 0 && e2e.exitCode === 0 && exact && e2e.added_ms.n === WRITES;
-  if (!ok) console.log(`wsload reported problems:\n${direct.stderr}${e2e.stderr}`);
-} finally {
-  tokens?.cleanup();
-  const problems = await ctx.stopQuietly();
-  if (problems.length) console.log(`log warnings: ${problems.join('\n')}`);
-}
+  const fine = direct.exitCode === 0 && e2e.exitCode === 0 && exact && e2e.added_ms.n === WRITES;
+  if (!fine) console.log(`wsload reported problems:\n${direct.stderr}${e2e.stderr}`);
+  return fine;
+});
 process.exit(ok ? 0 : 1);

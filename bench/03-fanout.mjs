@@ -11,9 +11,10 @@
 // idle connection that never binds (a fresh notifier: what lws and the kernel side hold
 // before anything of ours); plain ws for wss. N = 10,000 (quick: 1,000), K = 20 (BENCH_FANOUT_CLIENTS,
 // BENCH_FANOUT_WRITES).
+import { cloneSubscriptions, report } from './lib/bench.mjs';
 import {
-  apiToken, buildWsload, cloneSubs, createPatientSub, dist, header, QUICK, report, runWsload, seedTokens, selfSignedCert, startFreshNotifier,
-  tokenFile, withStack,
+  apiToken, buildWsload, createPatientSub, dist, header, QUICK, runWsload, seedTokens, selfSignedCert, startFreshNotifier, tokenFile,
+  withStack,
 } from './lib/ws.mjs';
 
 const N = Number(process.env.BENCH_FANOUT_CLIENTS ?? (QUICK ? 1000 : 10_000));
@@ -41,7 +42,8 @@ async function layoutA(ctx, cleanups, { clients, tls } = {}) {
 /** (b): one subscription (one made through the API, the rest copies of its row) and one token per client. */
 async function layoutB(ctx, cleanups, { clients }) {
   const template = await createPatientSub(ctx);
-  const ids = [template.id, ...(await cloneSubs(ctx, template.id, clients - 1))];
+  await cloneSubscriptions(ctx, template.id, clients - 1, 'fanout-');
+  const ids = [template.id, ...Array.from({ length: clients - 1 }, (_, i) => `fanout-${i + 1}`)];
   const tokens = tokenFile(await seedTokens(ctx, ids));
   cleanups.push(tokens.cleanup);
   // one writer: each write records N events; concurrent ones would only queue on the lock

@@ -7,9 +7,8 @@
 // (added latency p50/p99, as bench 02), and 10 writes to C clients on that subscription
 // (notifications/s and bind time, as bench 03 (a)). Baseline: the first point of the axis,
 // same run. Quick: fewer points, writes and clients.
-import {
-  apiToken, buildWsload, cloneSubs, createPatientSub, header, QUICK, report, runWsload, seedEvents, tokenFile, withStack,
-} from './lib/ws.mjs';
+import { cloneSubscriptions, report, seedEvents } from './lib/bench.mjs';
+import { apiToken, buildWsload, createPatientSub, header, QUICK, runWsload, tokenFile, withStack } from './lib/ws.mjs';
 
 const SUBS = QUICK ? [10, 1000] : [10, 100, 1000, 10_000];
 const EVENTS = QUICK ? [1000, 100_000] : [1000, 10_000, 100_000, 1_000_000];
@@ -32,10 +31,10 @@ function reportPoint(axis, label, m, first) {
   const commands = [m.lat.command, m.fan.command];
   const base = first ?? m;
   const baseName = first ? `first point of the axis` : 'this point';
-  report({ item: '5', name: `added latency p50 at ${label}`, value: m.lat.added_ms.p50, unit: 'ms', baseline: { name: baseName, value: base.lat.added_ms.p50 }, commands, note: `${axis}; HTTP write p50 ${m.lat.http_ms.p50} ms` });
-  report({ item: '5', name: `added latency p99 at ${label}`, value: m.lat.added_ms.p99, unit: 'ms', baseline: { name: baseName, value: base.lat.added_ms.p99 }, commands });
-  report({ item: '5', name: `fan-out to ${CLIENTS} clients at ${label}`, value: m.fan.rate_per_s, unit: 'notifications/s', baseline: { name: baseName, value: base.fan.rate_per_s }, commands });
-  report({ item: '5', name: `bind of ${CLIENTS} clients at ${label}`, value: m.fan.bind_s * 1000, unit: 'ms', baseline: { name: baseName, value: base.fan.bind_s * 1000 }, commands });
+  report({ item: '5-ws', name: `added latency p50 at ${label}`, value: m.lat.added_ms.p50, unit: 'ms', baseline: { name: baseName, value: base.lat.added_ms.p50 }, commands, note: `${axis}; HTTP write p50 ${m.lat.http_ms.p50} ms` });
+  report({ item: '5-ws', name: `added latency p99 at ${label}`, value: m.lat.added_ms.p99, unit: 'ms', baseline: { name: baseName, value: base.lat.added_ms.p99 }, commands });
+  report({ item: '5-ws', name: `fan-out to ${CLIENTS} clients at ${label}`, value: m.fan.rate_per_s, unit: 'notifications/s', baseline: { name: baseName, value: base.fan.rate_per_s }, commands });
+  report({ item: '5-ws', name: `bind of ${CLIENTS} clients at ${label}`, value: m.fan.bind_s * 1000, unit: 'ms', baseline: { name: baseName, value: base.fan.bind_s * 1000 }, commands });
 }
 
 
@@ -55,7 +54,7 @@ await withStack({ clients: CLIENTS }, async (ctx, cleanups) => {
   let first = null;
   let live = 2;
   for (const total of SUBS) {
-    await cloneSubs(ctx, other.id, total - live);
+    await cloneSubscriptions(ctx, other.id, total - live, `other-${live}-`);
     live = total;
     const m = await measure(ctx, tokens);
     reportPoint('subscriptions axis (1 matching, the rest filtered out)', `${total} subscriptions`, m, first);
@@ -64,7 +63,7 @@ await withStack({ clients: CLIENTS }, async (ctx, cleanups) => {
 });
 await withStack({ clients: CLIENTS }, async (ctx, cleanups) => {
   const { sub, tokens, other } = await setUp(ctx, cleanups);
-  await cloneSubs(ctx, other.id, SUBS[0] - 2);
+  await cloneSubscriptions(ctx, other.id, SUBS[0] - 2, 'other-');
   let first = null;
   let stored = 0;
   for (const total of EVENTS) {

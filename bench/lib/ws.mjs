@@ -1,30 +1,21 @@
-// Shared by the websocket benchmarks (bench/20-latency, bench/30-fanout, bench/51-scaling-ws):
-// the stack of the integration tests (httpd + mod_fhirsub + the Medplum backend + the
-// notifier, SQLite or PostgreSQL, 127.0.0.1 only) with the notifier's limits raised, bulk
-// set-up of subscriptions, grants and stored events, and runs of the C load generator
-// bench/wsload/wsload, whose JSON report comes back as an object.
+// Shared by the websocket benchmarks (bench/02-latency, 03-fanout, 05-scaling-ws): the
+// benches' stack (bench.mjs: httpd + mod_fhirsub + the Medplum backend, SQLite or
+// PostgreSQL, 127.0.0.1 only) with Basic auth and the notifier, its limits raised; tokens for
+// many subscriptions; runs of the C load generator bench/wsload/wsload, whose JSON report
+// comes back as an object.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startEventStack } from '../../tests/integration/lib/events.mjs';
-import { backportBody, createSub, param, sqlString, TOPIC, USERS } from '../../tests/integration/lib/fhirsub.mjs';
-import { mintToken, startNotifier, tokenClaims } from '../../tests/integration/lib/notifier.mjs';
-import { psql } from '../../tests/integration/lib/pg.mjs';
-import { sqlite } from '../../tests/integration/lib/sqlite.mjs';
+import { backportBody, param, sqlString, TOPIC, USERS } from '../../tests/integration/lib/fhirsub.mjs';
+import { mintToken, notifierProblems, startNotifier, tokenClaims } from '../../tests/integration/lib/notifier.mjs';
 import { capture, makeTempDir, removeDir } from '../../tests/integration/lib/util.mjs';
+import { benchSettings, BENCH_DIR, createSubscription, request, startBenchStack } from './bench.mjs';
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const WSLOAD = path.join(REPO_ROOT, 'bench/wsload/wsload');
+export const REPO_ROOT = path.resolve(BENCH_DIR, '..');
+export const WSLOAD = path.join(BENCH_DIR, 'wsload/wsload');
 export const USER = 'alice';
 export const AUTH = `${USER}:${USERS[USER]}`;
-export const QUICK = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
-
-export function dbKind() {
-  const db = process.env.FHIRSUB_DB ?? 'sqlite3';
-  if (db !== 'sqlite3' && db !== 'pgsql') throw new Error(`FHIRSUB_DB must be sqlite3 or pgsql, not ${db}`);
-  return db;
-}
+export const QUICK = benchSettings().quick;
 
 /** Builds the load generator if it is missing or older than its sources. */
 export async function buildWsload() {
@@ -38,7 +29,7 @@ export async function buildWsload() {
 /** The notifier's configuration in the benchmarks: room for `clients`, defaults otherwise. */
 function benchNotifierConfig({ clients, tls, notifierConfig = {} }) {
   return {
-    LogLevel: 'notice',
+    LogLevel: 'notice', // startNotifier waits for its notice "database ready"
     MaxConnections: clients + 64,
     // a client of the benchmark reads everything at once: the defaults stay, except the
     // keepalive ping, which would only add traffic to idle measurements, and the time an
@@ -55,41 +46,25 @@ function benchNotifierConfig({ clients, tls, notifierConfig = {} }) {
  * baseline): the handle of tests/integration/lib/notifier.mjs.
  */
 export function startFreshNotifier(ctx, { clients }) {
-  return startNotifier({ stack: ctx.stack, keyFile: ctx.key.keyFile, config: benchNotifierConfig({ clients }) });
+  return startNotifier({ stack: ctx.stack, keyFile: ctx.keyFile, config: benchNotifierConfig({ clients }) });
 }
 
 /**
- * The stack: httpd (R4 base /fhir/R4 proxied to the backend, capture on, UDP wake-ups on
- * SQLite) + the notifier with room for `clients` connections. Resolves to the context of
- * tests/integration/lib/events.mjs plus {stopQuietly()}, which stops everything and returns
- * the warnings the logs held instead of failing.
+ * Runs fn(ctx, cleanups) on a fresh stack: startBenchStack with Basic auth (USER owns the
+ * subscriptions) and the notifier with room for `clients` connections (wss with tls:
+ * {cert, key}). Then runs the cleanups, prints the notifier's warnings and errors, and
+ * stops everything.
  */
-export async function startWsStack({ clients = 100, tls, notifierConfig = {} } = {}) {
-  const ctx = await startEventStack({ notifierConfig: benchNotifierConfig({ clients, tls, notifierConfig }) });
-  ctx.stopQuietly = async () => {
-    try {
-      await ctx.stop();
-      return [];
-    } catch (err) {
-      return [String(err.message).split('\n').slice(0, 12).join('\n')];
-    }
-  };
-  return ctx;
-}
-
-/**
- * Runs fn(ctx, cleanups) on a fresh stack (startWsStack(opts)); then runs the cleanups,
- * stops the stack and prints what its logs warned about.
- */
-export async function withStack(opts, fn) {
-  const ctx = await startWsStack(opts);
+export async function withStack({ clients = 100, tls, notifierConfig } = {}, fn) {
+  const ctx = await startBenchStack({ auth: true, notifier: true, notifierConfig: benchNotifierConfig({ clients, tls, notifierConfig }) });
   const cleanups = [];
   try {
     return await fn(ctx, cleanups);
   } finally {
     for (const c of cleanups) c();
-    const problems = await ctx.stopQuietly();
-    if (problems.length) console.log(`log warnings: ${problems.join('\n')}`);
+    const problems = notifierProblems(ctx.nt.log());
+    if (problems.length) console.log(`notifier warnings and errors:\n${problems.slice(0, 12).join('\n')}`);
+    await ctx.stop();
   }
 }
 
@@ -111,40 +86,14 @@ export function patientSubBody({ filters = [] } = {}) {
 }
 
 export async function createPatientSub(ctx, opts) {
-  return createSub(ctx.r4[USER], patientSubBody(opts));
+  return createSubscription(ctx.fhirUrl, patientSubBody(opts), { user: USER });
 }
 
 /** $get-ws-binding-token through httpd for the given subscription ids. */
 export async function apiToken(ctx, ids) {
-  const res = await ctx.r4[USER].get(`Subscription/$get-ws-binding-token?${ids.map((id) => `id=${id}`).join('&')}`);
+  const res = await request(`${ctx.fhirUrl}/Subscription/$get-ws-binding-token?${ids.map((id) => `id=${id}`).join('&')}`, { user: USER });
   if (res.status !== 200) throw new Error(`$get-ws-binding-token: ${res.status} ${res.text}`);
   return param(res.body, 'token').valueString;
-}
-
-async function sql(ctx, text, opts = { timeoutMs: 60_000 }) {
-  if (ctx.stack.db === 'pgsql') await psql(ctx.stack.pg.conninfo, text, opts);
-  else await sqlite(ctx.stack.httpd.dbFile, text, opts);
-}
-
-function seq(n) {
-  return `WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < ${n})`;
-}
-
-const SUB_COLUMNS = [
-  'owner', 'status', 'channel_type', 'shape', 'topic', 'criteria', 'filters', 'content', 'content_type',
-  'heartbeat_period', 'timeout', 'max_count', 'end_ms', 'base_url', 'events_since_start', 'last_delivery_ms',
-  'error', 'version_id', 'created_ms', 'updated_ms', 'last_bound_ms', 'resource',
-];
-
-/**
- * n copies of an existing subscription row (made through the API), ids `<prefix>-<i>`, in one
- * statement: the API would take minutes for 10,000. Resolves to the ids.
- */
-export async function cloneSubs(ctx, templateId, n, prefix = `bench-${crypto.randomUUID().slice(0, 8)}`) {
-  if (n <= 0) return [];
-  const cols = SUB_COLUMNS.join(', ');
-  await sql(ctx, `${seq(n)} INSERT INTO fhirsub_subscription (id, ${cols}) SELECT '${prefix}-' || i, ${cols} FROM fhirsub_subscription, seq WHERE id = ${sqlString(templateId)};`);
-  return Array.from({ length: n }, (_, i) => `${prefix}-${i + 1}`);
 }
 
 /**
@@ -161,36 +110,14 @@ export async function seedTokens(ctx, ids, { lifetime = 3600 } = {}) {
   for (let i = 0; i < ids.length; i += 400) {
     const g = grants.slice(i, i + 400);
     const s = ids.slice(i, i + 400);
-    await sql(ctx, [
+    await ctx.query([
       'BEGIN;',
       `INSERT INTO fhirsub_grant (id, owner, issued_ms, expires_ms, revoked_ms) VALUES ${values(g.map((id) => `(${sqlString(id)}, ${sqlString(USER)}, ${now}, ${now + lifetime * 1000}, 0)`))};`,
       `INSERT INTO fhirsub_grant_subscription (grant_id, subscription_id) VALUES ${values(g.map((id, k) => `(${sqlString(id)}, ${sqlString(s[k])})`))};`,
       'COMMIT;',
     ].join('\n'));
   }
-  return grants.map((jti, i) => mintToken(ctx.key.keyFile, tokenClaims({ user: USER, jti, subscriptions: [ids[i]], lifetime })));
-}
-
-/**
- * n more stored events (with their change rows) on a subscription, numbered on from its
- * events-since-start as the recorder numbers them, in statements of at most 200,000 rows and
- * without a wake-up: the "stored events" axis of the scaling curve. A client bound later is
- * told the new count by its handshake and gets what follows.
- */
-export async function seedEvents(ctx, subId, n) {
-  const prefix = crypto.randomUUID();
-  const now = Date.now();
-  const since = `(SELECT events_since_start FROM fhirsub_subscription WHERE id = ${sqlString(subId)})`;
-  for (let done = 0; done < n; done += 200_000) {
-    const k = Math.min(200_000, n - done);
-    await sql(ctx, [
-      'BEGIN;',
-      `${seq(k)} INSERT INTO fhirsub_change (id, created_ms, resource_type, resource_id, version_id, interaction, request_method, request_url, response_status, body) SELECT '${prefix}-${done}-' || i, ${now}, 'Patient', 'seed-' || i, '1', 'update', 'PUT', 'Patient/seed-' || i, '200', '{"resourceType":"Patient","id":"seed-' || i || '"}' FROM seq;`,
-      `${seq(k)} INSERT INTO fhirsub_event (subscription_id, event_number, change_id, created_ms) SELECT ${sqlString(subId)}, ${since} + i, '${prefix}-${done}-' || i, ${now} FROM seq;`,
-      `UPDATE fhirsub_subscription SET events_since_start = events_since_start + ${k} WHERE id = ${sqlString(subId)};`,
-      'COMMIT;',
-    ].join('\n'), { timeoutMs: 300_000 });
-  }
+  return grants.map((jti, i) => mintToken(ctx.keyFile, tokenClaims({ user: USER, jti, subscriptions: [ids[i]], lifetime })));
 }
 
 /** Writes tokens one per line to a temp file: {file, cleanup()}. */
@@ -215,7 +142,7 @@ export async function runWsload(ctx, o) {
     if (o.tls) args.push('--tls');
   }
   if (o.writes) {
-    const base = o.http === 'backend' ? ctx.stack.backend.url : ctx.stack.httpd.baseUrl;
+    const base = o.http === 'backend' ? ctx.stack.backend.url : ctx.baseUrl;
     args.push('--http', base.replace(/^http:\/\//, '').replace(/\/.*$/, ''), '--http-path', `${ctx.stack.fhirPath}/Patient`);
     if (o.http !== 'backend') args.push('--auth', AUTH);
     args.push('--writes', String(o.writes), '--rate', String(o.rate ?? 0), '--writers', String(o.writers ?? 4));
@@ -238,32 +165,12 @@ export async function runWsload(ctx, o) {
   return report;
 }
 
-// ---- reporting -----------------------------------------------------------------------
+// ---- printing --------------------------------------------------------------------------
 
 export const fmt = (x, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
 export const dist = (d) => `p50 ${fmt(d.p50)} ms, p99 ${fmt(d.p99)} ms, max ${fmt(d.max)} ms (n = ${d.n})`;
 
-function loadAverage() {
-  return fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-}
-
 export function header(title) {
-  console.log(`\n## ${title} — ${dbKind()}, ${new Date().toISOString()}, load average ${loadAverage()}`);
-}
-
-/**
- * Prints one figure with its baseline (same run), the ratio and each target, and appends
- * it to $BENCH_RESULTS as one JSON line (the record bench/run summarises).
- */
-export function report({ item, name, value, unit, baseline, targets = [], commands = [], note }) {
-  const db = dbKind();
-  const ratio = baseline && baseline.value ? value / baseline.value : null;
-  const met = targets.length ? targets.every((t) => t.met) : null;
-  const record = { item, db, name, value, unit, baseline, ratio, targets, met, commands, note, load: loadAverage(), at: new Date().toISOString() };
-  console.log(`[${db}] ${item} ${name}: ${fmt(value)} ${unit}`);
-  if (baseline) console.log(`    baseline ${baseline.name}: ${fmt(baseline.value)} ${unit}${ratio === null ? '' : `  ratio ${ratio.toFixed(3)}`}`);
-  for (const t of targets) console.log(`    target ${t.text}: ${t.met ? 'met' : 'MISSED'}`);
-  if (note) console.log(`    note: ${note}`);
-  if (process.env.BENCH_RESULTS) fs.appendFileSync(process.env.BENCH_RESULTS, `${JSON.stringify(record)}\n`);
-  return record;
+  const load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  console.log(`\n## ${title} — ${benchSettings().db}, ${new Date().toISOString()}, load average ${load}`);
 }
