@@ -377,6 +377,7 @@ static int parse_opts(int argc, char **argv, wsl_opts_t *o, wsl_run_t *run)
     }
     if (o->clients < 0 || o->clients > 1000000 || o->writes < 0 || o->writes > 100000000 ||
         o->nhttp < 1 || o->nhttp > 1024 || o->connect_window < 1) return -1;
+    if (o->clients == 0 && o->writes == 0) return -1;     /* nothing to do: the usage */
     if (o->clients > 0 && (!o->ws || (!o->tokens_file && !run->no_bind))) return -1;
     if (o->writes > 0 && !o->http) return -1;
     if (o->ws && split_hostport(run->pool, o->ws, &run->ws_host, &run->ws_port)) return -1;
