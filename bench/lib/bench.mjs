@@ -29,7 +29,7 @@ export function benchSettings() {
   return {
     db: process.env.FHIRSUB_DB ?? 'sqlite3',
     quick,
-    seconds: Number(process.env.BENCH_SECONDS ?? (quick ? 2 : 5)),
+    seconds: Number(process.env.BENCH_SECONDS ?? (quick ? 2 : 3)),
     rounds: Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 3)),
   };
 }
@@ -333,6 +333,21 @@ export async function cloneSubscriptions(ctx, templateId, count, prefix) {
       ` SELECT ${sqlText(prefix)} || CAST(n_.i AS VARCHAR(20)), ${SUB_COPY_COLUMNS.map((c) => `t.${c}`).join(', ')}` +
       ` FROM n_ CROSS JOIN fhirsub_subscription t WHERE t.id = ${sqlText(templateId)}`,
   );
+}
+
+/**
+ * After bulk seeding or deleting, what a running server does by itself before long:
+ * PostgreSQL vacuums and analyzes the changed tables (autovacuum) and checkpoints; SQLite
+ * moves the WAL into the database. Without it the next turns pay for the bulk work (dead
+ * row versions, stale statistics, a checkpoint in the middle of a measurement).
+ */
+export async function settleDatabase(ctx) {
+  if (ctx.db === 'pgsql') {
+    await ctx.query('VACUUM ANALYZE'); // not in a transaction block: a statement alone
+    await ctx.query('CHECKPOINT');
+  } else {
+    await ctx.query('PRAGMA wal_checkpoint(PASSIVE)');
+  }
 }
 
 /** Deletes the Subscription rows whose id starts with prefix (and their events). */
