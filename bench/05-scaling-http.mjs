@@ -77,7 +77,7 @@ async function measure(ctx, { tokenUrl, tokenSub, writeUrl, body, token = true }
  * after the last (the series shrunk back): the baseline is then the mean of both, so a
  * drift of the machine's load during the series does not pass for a trend.
  */
-function reportSeries({ series, metric, unit, label, points, again, pick, what, target = true }) {
+function reportSeries({ series, metric, unit, label, points, again, pick, what, target = true, command = 'writeCommand' }) {
   const first = points[0];
   const last = points.at(-1);
   const value = pick(last.m);
@@ -90,7 +90,7 @@ function reportSeries({ series, metric, unit, label, points, again, pick, what, 
     unit,
     baseline: { name: `${metric} at ${label(first.n)} (same run${again ? ', before and after' : ''})`, value: base },
     targets: target ? [{ text: `>= ${FLAT_TARGET} of the first point (${what})`, met: value >= FLAT_TARGET * base }] : [],
-    commands: [last.m.writeCommand],
+    commands: [last.m[command]],
     note: `curve ${curve}`,
   });
 }
@@ -130,7 +130,7 @@ await runBench(async () => {
       const again = await measure(ctx, { ...opts, token });
       await deleteSubscriptions(ctx, 'bench-nm-');
       const label = (n) => `${n.toLocaleString('en-US')} subscriptions`;
-      if (token) reportSeries({ series, metric: 'token issuance', unit: 'req/s', label, points, again, pick: (m) => m.token, what: 'flat' });
+      if (token) reportSeries({ series, metric: 'token issuance', unit: 'req/s', label, points, again, pick: (m) => m.token, what: 'flat', command: 'tokenCommand' });
       reportSeries({ series, metric: 'captured writes', unit: 'req/s', label, points, again, pick: (m) => m.write, what: 'flat' });
     }
 
@@ -164,7 +164,7 @@ await runBench(async () => {
         stored += m.events;
       }
       const label = (n) => `${n.toExponential(0).replace('e+', 'e')} stored events`;
-      reportSeries({ series: 'D stored events', metric: 'token issuance', unit: 'req/s', label, points, pick: (m) => m.token, what: 'flat' });
+      reportSeries({ series: 'D stored events', metric: 'token issuance', unit: 'req/s', label, points, pick: (m) => m.token, what: 'flat', command: 'tokenCommand' });
       reportSeries({ series: 'D stored events', metric: 'captured writes', unit: 'req/s', label, points, pick: (m) => m.write, what: 'flat' });
     }
   } finally {

@@ -17,7 +17,8 @@ function fmt(n) {
 const rows = records.map((r) => {
   if (r.failed) return [r.db, r.item, 'FAILED (see its output above)', '', '', '', ''];
   const verdict = r.met === null ? 'info' : r.met ? 'MET' : 'MISSED';
-  const targets = r.targets.map((t) => t.text).join(', ');
+  // a miss names the targets it missed; a pass names them all
+  const targets = r.targets.filter((t) => r.met || !t.met).map((t) => t.text).join(', ');
   return [r.db, r.item, r.name, `${fmt(r.value)} ${r.unit}`, r.baseline ? `${fmt(r.baseline.value)}` : '-', r.ratio === null ? '-' : r.ratio.toFixed(3), `${verdict}${targets ? ` (${targets})` : ''}`];
 });
 const header = ['db', 'item', 'figure', 'value', 'baseline', 'ratio', 'target'];
