@@ -109,6 +109,8 @@ await runBench(async () => {
     const base = await liveSubs(ctx); // the four above
     const opts = { tokenUrl, tokenSub: tokenSub.id, writeUrl, body };
 
+    const started = Date.now();
+    const elapsed = (what) => console.log(`    (${what}: ${Math.round((Date.now() - started) / 1000)} s into the bench)`);
     // A and B: non-matching subscriptions
     for (const [series, template, token] of [
       ['A non-matching subscriptions, other resource types', otherType.id, true],
@@ -134,6 +136,7 @@ await runBench(async () => {
       reportSeries({ series, metric: 'captured writes', unit: 'req/s', label, points, again, pick: (m) => m.write, what: 'flat' });
     }
 
+    elapsed('series A and B done');
     // C: matching subscriptions
     {
       const points = [];
@@ -151,6 +154,7 @@ await runBench(async () => {
       reportSeries({ series: 'C matching subscriptions', metric: 'captured writes', unit: 'req/s', label, points, pick: (m) => m.write, target: false });
     }
 
+    elapsed('series C done');
     // D: stored events (appended to a live subscription that these writes do not match)
     {
       const points = [];
@@ -166,6 +170,7 @@ await runBench(async () => {
       const label = (n) => `${n.toExponential(0).replace('e+', 'e')} stored events`;
       reportSeries({ series: 'D stored events', metric: 'token issuance', unit: 'req/s', label, points, pick: (m) => m.token, what: 'flat', command: 'tokenCommand' });
       reportSeries({ series: 'D stored events', metric: 'captured writes', unit: 'req/s', label, points, pick: (m) => m.write, what: 'flat' });
+      elapsed('series D done');
     }
   } finally {
     await ctx.stop();

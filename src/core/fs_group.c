@@ -65,7 +65,8 @@ static int take_batch(fs_group_t *g, const waiter *like, waiter **batch)
 }
 
 /* Write the batch; each waiter's outcome: the commit's, or after a failure before the
- * commit APR_EAGAIN (write alone), except the leader's own, which gets the error. */
+ * commit of a batch of several APR_EAGAIN (each writes its own alone, on its own
+ * connection: one bad item or the leader's lost connection costs no other item). */
 static void write_batch(fs_store_t *store, apr_pool_t *p, waiter **batch, int n,
                         const waiter *leader)
 {
@@ -76,7 +77,7 @@ static void write_batch(fs_store_t *store, apr_pool_t *p, waiter **batch, int n,
     for (i = 0; i < n; ++i) items[i] = batch[i]->item;
     rv = leader->fn(store, p, items, n);
     for (i = 0; i < n; ++i) {
-        int shared = rv == APR_SUCCESS || rv == APR_EINCOMPLETE || batch[i] == leader;
+        int shared = rv == APR_SUCCESS || rv == APR_EINCOMPLETE || n == 1;
         batch[i]->rv = shared ? rv : APR_EAGAIN;
     }
 }

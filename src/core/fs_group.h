@@ -26,9 +26,10 @@ apr_status_t fs_group_create(fs_group_t **pgroup, apr_pool_t *p, int max_batch);
  * fn into the same database. `db` names that database (any pointer equal for stores on
  * the same database, e.g. the server whose connection pool store comes from). group may
  * be NULL: then item is written alone. When a shared transaction fails before its
- * commit, every thread but the leader writes its own alone, so one bad item or one lost
- * connection costs no other; the leader gets its error (it may recover its connection
- * and retry). APR_EINCOMPLETE: the commit itself failed (it may have happened). */
+ * commit, every thread writes its own alone on its own connection, so one bad item or
+ * one lost connection costs no other; the error returned is that of the item's own
+ * write (after which the caller may recover its connection and retry).
+ * APR_EINCOMPLETE: the commit itself failed (it may have happened); not redone. */
 apr_status_t fs_group_run(fs_group_t *group, fs_group_fn *fn, const void *db,
                           fs_store_t *store, apr_pool_t *p, void *item);
 
