@@ -27,13 +27,23 @@ async function measure(ctx, tokens) {
   return { lat, fan };
 }
 
-function reportPoint(axis, label, m, first) {
+// "Flat or logarithmic in everything else": from the first point to the last (1,000 times
+// more), at most twice the latency and at least half the rate.
+function reportPoint(axis, label, m, first, last) {
   const commands = [m.lat.command, m.fan.command];
   const base = first ?? m;
   const baseName = first ? `first point of the axis` : 'this point';
-  report({ item: '5-ws', name: `added latency p50 at ${label}`, value: m.lat.added_ms.p50, unit: 'ms', baseline: { name: baseName, value: base.lat.added_ms.p50 }, commands, note: `${axis}; HTTP write p50 ${m.lat.http_ms.p50} ms` });
+  const flat = (text, met) => (last ? [{ text, met }] : []);
+  report({
+    item: '5-ws', name: `added latency p50 at ${label}`, value: m.lat.added_ms.p50, unit: 'ms', baseline: { name: baseName, value: base.lat.added_ms.p50 },
+    targets: flat('flat or logarithmic: <= 2x the first point', m.lat.added_ms.p50 <= 2 * base.lat.added_ms.p50), commands,
+    note: `${axis}; HTTP write p50 ${m.lat.http_ms.p50} ms`,
+  });
   report({ item: '5-ws', name: `added latency p99 at ${label}`, value: m.lat.added_ms.p99, unit: 'ms', baseline: { name: baseName, value: base.lat.added_ms.p99 }, commands });
-  report({ item: '5-ws', name: `fan-out to ${CLIENTS} clients at ${label}`, value: m.fan.rate_per_s, unit: 'notifications/s', baseline: { name: baseName, value: base.fan.rate_per_s }, commands });
+  report({
+    item: '5-ws', name: `fan-out to ${CLIENTS} clients at ${label}`, value: m.fan.rate_per_s, unit: 'notifications/s', baseline: { name: baseName, value: base.fan.rate_per_s },
+    targets: flat('flat or logarithmic: >= 0.5x the first point', m.fan.rate_per_s >= 0.5 * base.fan.rate_per_s), commands,
+  });
   report({ item: '5-ws', name: `bind of ${CLIENTS} clients at ${label}`, value: m.fan.bind_s * 1000, unit: 'ms', baseline: { name: baseName, value: base.fan.bind_s * 1000 }, commands });
 }
 
@@ -57,7 +67,7 @@ await withStack({ clients: CLIENTS }, async (ctx, cleanups) => {
     await cloneSubscriptions(ctx, other.id, total - live, `other-${live}-`);
     live = total;
     const m = await measure(ctx, tokens);
-    reportPoint('subscriptions axis (1 matching, the rest filtered out)', `${total} subscriptions`, m, first);
+    reportPoint('subscriptions axis (1 matching, the rest filtered out)', `${total} subscriptions`, m, first, total === SUBS.at(-1));
     first ??= m;
   }
 });
@@ -72,7 +82,7 @@ await withStack({ clients: CLIENTS }, async (ctx, cleanups) => {
     console.log(`seeded ${total - stored} events in ${Date.now() - t0} ms`);
     stored = total;
     const m = await measure(ctx, tokens);
-    reportPoint('stored events axis (on the bound subscription itself)', `${total} stored events`, m, first);
+    reportPoint('stored events axis (on the bound subscription itself)', `${total} stored events`, m, first, total === EVENTS.at(-1));
     first ??= m;
   }
 });
