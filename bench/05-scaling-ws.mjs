@@ -5,9 +5,10 @@
 // other subscriptions are on the same topic and resource type with a filter no write
 // matches (the costliest kind to leave out). Each point: W writes at 200/s to 1 client
 // (added latency p50/p99, as bench 02), and 10 writes to C clients on that subscription
-// (notifications/s and bind time, as bench 03 (a)). Baseline: the first point of the axis,
-// same run. Quick: fewer points, writes and clients.
-import { cloneSubscriptions, report, seedEvents } from './lib/bench.mjs';
+// (notifications/s and bind time, as bench 03 (a)). After each bulk insert the database is
+// settled as a running server's would be (settleDatabase). Baseline: the first point of the
+// axis, same run. Quick: fewer points, writes and clients.
+import { cloneSubscriptions, report, seedEvents, settleDatabase } from './lib/bench.mjs';
 import { apiToken, buildWsload, createPatientSub, header, QUICK, runWsload, tokenFile, withStack } from './lib/ws.mjs';
 
 const SUBS = QUICK ? [10, 1000] : [10, 100, 1000, 10_000];
@@ -21,7 +22,9 @@ async function measure(ctx, tokens) {
   const fan = await runWsload(ctx, { clients: CLIENTS, tokens, http: 'httpd', writes: 10, rate: 0, timeout: 120 });
   for (const r of [lat, fan]) {
     if (r.exitCode !== 0 || r.per_client_min !== r.expect_per_client || r.per_client_max !== r.expect_per_client || r.disorder) {
-      throw new Error(`wsload did not deliver every event exactly once (${r.command}):\n${r.stderr}`);
+      const seen = `exit ${r.exitCode}, ${r.bound}/${r.clients} bound, per client min ${r.per_client_min} max ${r.per_client_max} of ${r.expect_per_client}, ` +
+        `${r.disorder} out of order, ${r.write_failures} failed writes`;
+      throw new Error(`wsload did not deliver every event exactly once (${seen}; ${r.command}):\n${r.stderr}`);
     }
   }
   return { lat, fan };
@@ -65,6 +68,7 @@ await withStack({ clients: CLIENTS }, async (ctx, cleanups) => {
   let live = 2;
   for (const total of SUBS) {
     await cloneSubscriptions(ctx, other.id, total - live, `other-${live}-`);
+    await settleDatabase(ctx);
     live = total;
     const m = await measure(ctx, tokens);
     reportPoint('subscriptions axis (1 matching, the rest filtered out)', `${total} subscriptions`, m, first, total === SUBS.at(-1));
@@ -79,6 +83,7 @@ await withStack({ clients: CLIENTS }, async (ctx, cleanups) => {
   for (const total of EVENTS) {
     const t0 = Date.now();
     await seedEvents(ctx, sub.id, total - stored);
+    await settleDatabase(ctx);
     console.log(`seeded ${total - stored} events in ${Date.now() - t0} ms`);
     stored = total;
     const m = await measure(ctx, tokens);
