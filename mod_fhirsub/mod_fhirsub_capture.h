@@ -16,8 +16,9 @@
  * ahead failed. */
 int fhirsub_capture_start(request_rec *r, const fhirsub_dir_conf *c, const char *rel);
 
-/* Most distinct subscription filters a process keeps parsed (fs_filter_cache.h). */
-#define FHIRSUB_FILTER_CACHE_MAX 100000
+/* Most distinct subscription filters a process keeps parsed (fs_filter_cache.h; about
+ * half a kilobyte each, so at most some 25 MB per httpd child). */
+#define FHIRSUB_FILTER_CACHE_MAX 50000
 
 /* Most recordings of events one transaction takes (fs_group.h). */
 #define FHIRSUB_EVENT_BATCH_MAX 64
