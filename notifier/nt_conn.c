@@ -333,6 +333,12 @@ static void schedule_heartbeat(nt_binding_t *b)
     }
 }
 
+void nt_binding_heartbeat_restart(nt_binding_t *b)
+{
+    lws_sul_cancel(&b->heartbeat);
+    schedule_heartbeat(b);
+}
+
 nt_binding_t *nt_binding_add(nt_conn_t *c, nt_watch_t *w, const char *grant_id,
                              apr_time_t expires, apr_int64_t cursor)
 {

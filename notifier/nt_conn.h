@@ -112,4 +112,8 @@ void nt_binding_renew(nt_binding_t *b, const char *grant_id, apr_time_t expires)
 /* Detach and free; a connection left without bindings starts its BindTimeout. */
 void nt_binding_remove(nt_binding_t *b);
 
+/* The subscription's heartbeat period changed: heartbeats follow the new one from now
+ * (starting them when it was 0). */
+void nt_binding_heartbeat_restart(nt_binding_t *b);
+
 #endif

@@ -62,13 +62,20 @@ static fs_sub_t *copy_sub(const fs_sub_t *s)
 void nt_watch_update(nt_watch_t *w, const fs_sub_t *sub)
 {
     fs_sub_t *copy = copy_sub(sub);
+    int period_changed;
+    nt_binding_t *b;
 
     if (!copy) return;
     if (w->sub && w->sub->events_since_start > copy->events_since_start) {
         copy->events_since_start = w->sub->events_since_start;
     }
+    period_changed = w->sub && w->sub->heartbeat_period != copy->heartbeat_period;
     free(w->sub);
     w->sub = copy;
+    /* a timer runs only while the period is above 0: a new period needs a new one */
+    for (b = w->bindings; period_changed && b; b = b->watch_next) {
+        nt_binding_heartbeat_restart(b);
+    }
 }
 
 nt_watch_t *nt_watch_attach(nt_server_t *srv, const fs_sub_t *sub)

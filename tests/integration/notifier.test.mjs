@@ -576,6 +576,25 @@ describe('renewal, expiry, revocation', () => {
     assert.deepEqual(await closed(json), { code: 1008, reason: 'grant-revoked' });
   });
 
+  test('a heartbeat period set while bound starts heartbeats within RevalidateInterval; removing it stops them', async () => {
+    const quiet = backportBody({ heartbeat: null, content: 'id-only' });
+    const sub = await newSub('alice', quiet);
+    const { ws } = await bindText((await tokenFor('alice', sub.id)).token);
+    await assert.rejects(nextMessage(ws, { heartbeats: true, timeoutMs: (REVALIDATE + 1) * 1000 }), /no websocket message/);
+    const put = (body) => clients.alice.put(`Subscription/${sub.id}`, { ...body, id: sub.id });
+    assert.equal((await put(backportBody({ heartbeat: HEARTBEAT, content: 'id-only' }))).status, 200);
+    for (let i = 0; i < 2; i++) {
+      const hb = await nextMessage(ws, { heartbeats: true, timeoutMs: (REVALIDATE + HEARTBEAT + 3) * 1000 });
+      assert.equal(notificationType(hb), 'heartbeat');
+      assert.equal(subscriptionRef(hb), `${stack.fhirUrl}/Subscription/${sub.id}`);
+    }
+    assert.equal((await put(quiet)).status, 200);
+    await sleep((REVALIDATE + HEARTBEAT + 1) * 1000); // the change is seen; one last heartbeat may still come
+    await drain(ws);
+    await assert.rejects(nextMessage(ws, { heartbeats: true, timeoutMs: (HEARTBEAT + 1) * 1000 }), /no websocket message/);
+    await ws.close();
+  });
+
   test('a subscription deleted or switched off while bound ends its binding', async () => {
     const gone = await newSub();
     const off = await newSub();
