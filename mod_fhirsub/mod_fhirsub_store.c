@@ -149,14 +149,15 @@ static apr_status_t setup_connection(apr_pool_t *p, server_rec *s, ap_dbd_t *dbd
     store.driver = dbd->driver;
     store.handle = dbd->handle;
     store.prepared = dbd->prepared;
+    /* noted before preparing: a partial setup retried on the same session must keep
+     * (and skip) the statements it did prepare */
+    note_backend(dbd);
     if (APR_SUCCESS != (rv = migrate_once(p, s, &store))) return rv;
     if (APR_SUCCESS != (rv = fs_store_prepare_all(&store, p, &err))) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, FHIRSUB_LOGNO(10624)
                      "cannot prepare the mod_fhirsub statements: %s", err);
-        return rv;
     }
-    note_backend(dbd);
-    return APR_SUCCESS;
+    return rv;
 }
 
 static apr_status_t post_connect(apr_pool_t *p, dbd_cfg_t *cfg, ap_dbd_t *dbd)

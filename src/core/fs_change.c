@@ -136,8 +136,24 @@ static fs_change_t *change_from(apr_pool_t *p, const write_t *w, apr_time_t now)
     return c;
 }
 
+/* A delete of Type/id already derived from this request: a Bundle may delete the same
+ * resource twice (the same conditional DELETE in two entries, or by search and by id),
+ * and the second changes nothing, so it makes no second event. */
+static int already_deleted(const derive_t *d, const char *type, const char *id)
+{
+    int i;
+    for (i = 0; i < d->out->nelts; ++i) {
+        const fs_change_t *c = APR_ARRAY_IDX(d->out, i, const fs_change_t *);
+        if (!strcmp(c->interaction, "delete") && !strcmp(c->resource_type, type)
+            && !strcmp(c->resource_id, id)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* DELETE Type?search: one delete per resource the search before it found (it names no
- * id itself), each with that resource as its previous version. */
+ * id itself), each with that resource as its previous version; never twice. */
 static void add_conditional_deletes(derive_t *d, const write_t *w)
 {
     apr_size_t n = strcspn(w->url, "?");
@@ -148,9 +164,11 @@ static void add_conditional_deletes(derive_t *d, const write_t *w)
     if (!pr || !pr->complete) d->rv = APR_INCOMPLETE;
     for (i = 0; pr && i < pr->found->nelts; ++i) {
         json_object *res = APR_ARRAY_IDX(pr->found, i, json_object *);
+        const char *id = fs_json_get_str(res, "id");
         write_t one = *w;
         fs_change_t *c;
-        one.url = apr_pstrcat(d->p, type, "/", fs_json_get_str(res, "id"), NULL);
+        if (!id || already_deleted(d, type, id)) continue;
+        one.url = apr_pstrcat(d->p, type, "/", id, NULL);
         if ((c = change_from(d->p, &one, d->now))) {
             c->previous = res;
             APR_ARRAY_PUSH(d->out, fs_change_t *) = c;
@@ -168,6 +186,10 @@ static void add_write(derive_t *d, const write_t *w)
         return;
     }
     if (!(c = change_from(d->p, w, d->now))) return;
+    if (!strcmp(c->interaction, "delete")
+        && already_deleted(d, c->resource_type, c->resource_id)) {
+        return;   /* deleting it again changed nothing */
+    }
     if (strcmp(c->interaction, "create")) {
         c->previous = fs_prior_version(d->versions, c->resource_type, c->resource_id);
     }

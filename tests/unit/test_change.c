@@ -341,7 +341,7 @@ START_TEST(transaction_mismatch)
 END_TEST
 
 /* Entries get the versions read before the Bundle; a conditional DELETE entry one delete
- * per resource found; failed entries none. */
+ * per resource found; failed entries none; a resource deleted twice one delete. */
 START_TEST(bundle_previous_and_conditional_delete)
 {
     apr_array_header_t *changes;
@@ -358,17 +358,36 @@ START_TEST(bundle_previous_and_conditional_delete)
     capture("POST", "", 200, req, resp);
     answer_priors(200, SEARCH_O1_O2);   /* each search finds o1 and o2, each read its own */
     changes = derive();
-    ck_assert_int_eq(changes->nelts, 3);
+    ck_assert_int_eq(changes->nelts, 2);   /* DELETE Observation/o1 again: nothing new */
     c = APR_ARRAY_IDX(changes, 0, const fs_change_t *);
     assert_change(c, "Observation", "o1", "", "delete", "DELETE", "Observation/o1");
     ck_assert_str_eq(c->response_status, "200 OK");
+    ck_assert_str_eq(fs_json_get_str(c->previous, "status"), "final");
     c = APR_ARRAY_IDX(changes, 1, const fs_change_t *);
     assert_change(c, "Observation", "o2", "", "delete", "DELETE", "Observation/o2");
     ck_assert_ptr_nonnull(c->previous);
-    c = APR_ARRAY_IDX(changes, 2, const fs_change_t *);
-    assert_change(c, "Observation", "o1", "", "delete", "DELETE", "Observation/o1");
-    ck_assert_str_eq(fs_json_get_str(c->previous, "status"), "final");
-    ck_assert_str_eq(c->response_status, "204");
+}
+END_TEST
+
+/* The same conditional DELETE in two batch entries (both answered 2xx): each resource
+ * its search found is deleted once, so one delete each. */
+START_TEST(bundle_repeated_conditional_delete)
+{
+    apr_array_header_t *changes;
+    const char *req = TX_HEAD("batch")
+        "{\"request\":{\"method\":\"DELETE\",\"url\":\"Observation?code=x|1\"}},"
+        "{\"request\":{\"method\":\"DELETE\",\"url\":\"Observation?code=x|1\"}}]}";
+    const char *resp = "{\"resourceType\":\"Bundle\",\"type\":\"batch-response\",\"entry\":["
+        "{\"response\":{\"status\":\"200 OK\"}},{\"response\":{\"status\":\"204\"}}]}";
+
+    capture("POST", "", 200, req, resp);
+    answer_priors(200, SEARCH_O1_O2);
+    changes = derive();
+    ck_assert_int_eq(changes->nelts, 2);
+    assert_change(APR_ARRAY_IDX(changes, 0, const fs_change_t *), "Observation", "o1", "",
+                  "delete", "DELETE", "Observation/o1");
+    assert_change(APR_ARRAY_IDX(changes, 1, const fs_change_t *), "Observation", "o2", "",
+                  "delete", "DELETE", "Observation/o2");
 }
 END_TEST
 
@@ -394,6 +413,7 @@ static Suite *change_suite(void)
     tcase_add_test(tc, batch_partial_failure);
     tcase_add_test(tc, transaction_mismatch);
     tcase_add_test(tc, bundle_previous_and_conditional_delete);
+    tcase_add_test(tc, bundle_repeated_conditional_delete);
     suite_add_tcase(s, tc);
     return s;
 }
