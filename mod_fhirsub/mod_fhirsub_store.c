@@ -172,6 +172,16 @@ void fhirsub_store_register_hooks(void)
     APR_OPTIONAL_HOOK(dbd, post_connect, post_connect, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
+/* Our statements on this connection: prepared again when setup failed when it was
+ * opened (database busy or down then) or its session is new (a reset). The connection
+ * is ours alone for this request. */
+static apr_status_t ensure_statements(request_rec *r, ap_dbd_t *dbd)
+{
+    if (statements_lost(dbd)) fs_store_forget_prepared(dbd->prepared);
+    if (fs_store_prepared_complete(dbd->prepared, dbd->driver)) return APR_SUCCESS;
+    return setup_connection(dbd->pool, r->server, dbd);
+}
+
 /* A PostgreSQL connection whose server went away (restart, failover): reset it and
  * prepare our statements on the new session. 1 = it was lost and is usable again. */
 static int reconnect_lost(request_rec *r, ap_dbd_t *dbd)
@@ -180,9 +190,7 @@ static int reconnect_lost(request_rec *r, ap_dbd_t *dbd)
 
     if (!conn || PQstatus(conn) != CONNECTION_BAD) return 0;
     PQreset(conn);
-    if (PQstatus(conn) != CONNECTION_OK) return 0;
-    fs_store_forget_prepared(dbd->prepared);
-    if (APR_SUCCESS != setup_connection(dbd->pool, r->server, dbd)) return 0;
+    if (PQstatus(conn) != CONNECTION_OK || APR_SUCCESS != ensure_statements(r, dbd)) return 0;
     ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, FHIRSUB_LOGNO(10626)
                   "the PostgreSQL connection was lost (server restarted?): reconnected");
     return 1;
@@ -217,13 +225,8 @@ fs_store_t *fhirsub_store_acquire(request_rec *r)
         return NULL;
     }
     notice_closed(dbd);
-    reconnect_lost(r, dbd);
-    /* Setup failed when this connection was opened (database busy or down then), or
-     * mod_dbd's check reset the connection since: try again now; it is ours alone for
-     * this request. */
-    if (statements_lost(dbd)) fs_store_forget_prepared(dbd->prepared);
-    if (!fs_store_prepared_complete(dbd->prepared, dbd->driver)
-        && APR_SUCCESS != setup_connection(dbd->pool, r->server, dbd)) {
+    /* mod_dbd's own check may have reset it silently: ensure_statements sees that too */
+    if (!reconnect_lost(r, dbd) && APR_SUCCESS != ensure_statements(r, dbd)) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, FHIRSUB_LOGNO(10625)
                       "this database connection has no mod_fhirsub statements "
                       "(schema setup failed, see earlier errors)");
