@@ -62,7 +62,8 @@ export async function startForeground(setup) {
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  // 'close', not 'exit': only then has all it wrote been read (its last line comes last).
+  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   let gone = null;
   exited.then((e) => (gone = e));
   await waitFor(() => {
