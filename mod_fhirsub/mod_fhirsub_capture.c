@@ -14,6 +14,7 @@
 #include "fs_group.h"
 #include "fs_json.h"
 #include "fs_match.h"
+#include "fs_subkey.h"
 #include "fs_topic.h"
 #include "mod_fhirsub_config.h"
 #include "mod_fhirsub_copy.h"
@@ -219,6 +220,22 @@ void fhirsub_capture_child_init(apr_pool_t *pchild, server_rec *s)
     }
 }
 
+/* The index keys of the changes' resources (fs_subkey.h) as the candidate query takes
+ * them; NULL when a change's resource is unknown (a delete whose version before was not
+ * read, an answer without body) or holds too many: then every candidate is read. */
+static const char *changes_keys(apr_pool_t *p, const apr_array_header_t *changes)
+{
+    fs_subkey_set_t *keys = fs_subkey_set_make(p);
+    int i;
+
+    for (i = 0; i < changes->nelts; ++i) {
+        const fs_change_t *c = APR_ARRAY_IDX(changes, i, const fs_change_t *);
+        json_object *focus = strcmp(c->interaction, "delete") ? c->resource : c->previous;
+        if (!focus || APR_SUCCESS != fs_subkey_set_add(keys, focus)) return NULL;
+    }
+    return fs_subkey_set_json(keys);
+}
+
 /* The live subscriptions the changes may concern (fs_event_candidate_subs). */
 static apr_status_t candidate_subs(request_rec *r, const capture_ctx *ctx,
                                    fs_store_t *store, const apr_array_header_t *changes,
@@ -234,7 +251,8 @@ static apr_status_t candidate_subs(request_rec *r, const capture_ctx *ctx,
         apr_hash_set(seen, type, APR_HASH_KEY_STRING, type);
         APR_ARRAY_PUSH(types, const char *) = type;
     }
-    return fs_event_candidate_subs(store, r->pool, ctx->conf->topics, types, psubs);
+    return fs_event_candidate_subs(store, r->pool, ctx->conf->topics, types,
+                                   changes_keys(r->pool, changes), psubs);
 }
 
 /* Subscription ids (const char*) among subs whose criteria the change meets. */

@@ -318,20 +318,27 @@ function sqlText(value) {
 const SUB_COPY_COLUMNS = [
   'owner', 'status', 'channel_type', 'shape', 'topic', 'criteria', 'filters', 'content', 'content_type',
   'heartbeat_period', 'timeout', 'max_count', 'end_ms', 'base_url', 'events_since_start', 'last_delivery_ms',
-  'error', 'version_id', 'created_ms', 'updated_ms', 'last_bound_ms', 'resource',
+  'error', 'version_id', 'created_ms', 'updated_ms', 'last_bound_ms', 'resource', 'keyed',
 ];
 
 /**
  * Inserts `count` copies of the Subscription row `templateId`, ids `${prefix}${i}` (i from 1),
- * in one statement. The copies match exactly what the template matches.
+ * with copies of its index keys (fhirsub_sub_key), in two statements. The copies match
+ * exactly what the template matches and are found the way it is.
  */
 export async function cloneSubscriptions(ctx, templateId, count, prefix) {
   if (count <= 0) return;
   const cols = SUB_COPY_COLUMNS.join(', ');
+  const newId = `${sqlText(prefix)} || CAST(n_.i AS VARCHAR(20))`;
   await ctx.query(
     `${series(count)} INSERT INTO fhirsub_subscription (id, ${cols})` +
-      ` SELECT ${sqlText(prefix)} || CAST(n_.i AS VARCHAR(20)), ${SUB_COPY_COLUMNS.map((c) => `t.${c}`).join(', ')}` +
+      ` SELECT ${newId}, ${SUB_COPY_COLUMNS.map((c) => `t.${c}`).join(', ')}` +
       ` FROM n_ CROSS JOIN fhirsub_subscription t WHERE t.id = ${sqlText(templateId)}`,
+  );
+  await ctx.query(
+    `${series(count)} INSERT INTO fhirsub_sub_key (key, subscription_id)` +
+      ` SELECT k.key, ${newId} FROM n_ CROSS JOIN fhirsub_sub_key k` +
+      ` WHERE k.subscription_id = ${sqlText(templateId)}`,
   );
 }
 
@@ -350,9 +357,10 @@ export async function settleDatabase(ctx) {
   }
 }
 
-/** Deletes the Subscription rows whose id starts with prefix (and their events). */
+/** Deletes the Subscription rows whose id starts with prefix (and their events and keys). */
 export async function deleteSubscriptions(ctx, prefix) {
   await ctx.query(`DELETE FROM fhirsub_event WHERE subscription_id LIKE ${sqlText(`${prefix}%`)}`);
+  await ctx.query(`DELETE FROM fhirsub_sub_key WHERE subscription_id LIKE ${sqlText(`${prefix}%`)}`);
   await ctx.query(`DELETE FROM fhirsub_subscription WHERE id LIKE ${sqlText(`${prefix}%`)}`);
 }
 

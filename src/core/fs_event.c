@@ -10,7 +10,14 @@
 #include "fs_event.h"
 
 #define CANDIDATE_COLUMNS "id, status, shape, topic, criteria, filters, version_id"
+#define CANDIDATE_COLUMNS_S \
+    "s.id, s.status, s.shape, s.topic, s.criteria, s.filters, s.version_id"
 #define CANDIDATE_NCOLUMNS 7
+/* Parameters: the topic url, the type, "Type?%" (classic criteria). */
+#define CANDIDATE_OF_TOPIC \
+    "(topic = %s OR (topic = '' AND (criteria = %s OR criteria LIKE %s)))"
+#define CANDIDATE_OF_TOPIC_S \
+    "(s.topic = %s OR (s.topic = '' AND (s.criteria = %s OR s.criteria LIKE %s)))"
 
 const fs_stmt_def_t fs_event_statements[] = {
     { "fhirsub_change_insert",
@@ -28,12 +35,28 @@ const fs_stmt_def_t fs_event_statements[] = {
     { "fhirsub_sub_list_live",
       "SELECT " SUB_COLUMNS " FROM fhirsub_subscription"
       " WHERE status IN ('active', 'error') ORDER BY id", NULL },
-    /* The candidates of a write (fs_event_candidate_subs), through the (topic, status)
-     * index: what matching reads, not the stored resource. */
+    /* The candidates of a write (fs_event_candidate_subs), through the (topic, keyed,
+     * status) index: what matching reads, not the stored resource. Every live one of
+     * the topic or type, when the write's keys are unknown: */
     { "fhirsub_sub_candidates",
       "SELECT " CANDIDATE_COLUMNS " FROM fhirsub_subscription"
-      " WHERE status IN ('active', 'error') AND (topic = %s"
-      " OR (topic = '' AND (criteria = %s OR criteria LIKE %s)))", NULL },
+      " WHERE status IN ('active', 'error') AND " CANDIDATE_OF_TOPIC, NULL },
+    /* else those without keys, */
+    { "fhirsub_sub_candidates_unkeyed",
+      "SELECT " CANDIDATE_COLUMNS " FROM fhirsub_subscription"
+      " WHERE keyed = 0 AND status IN ('active', 'error') AND " CANDIDATE_OF_TOPIC, NULL },
+    /* and those with one of the write's keys (a JSON array of strings, fs_subkey.h) */
+    { "fhirsub_sub_candidates_keyed",
+      "SELECT DISTINCT " CANDIDATE_COLUMNS_S " FROM fhirsub_sub_key k"
+      " JOIN fhirsub_subscription s ON s.id = k.subscription_id"
+      " WHERE k.key IN (SELECT value FROM json_each(%s)) AND s.keyed = 1"
+      " AND s.status IN ('active', 'error') AND " CANDIDATE_OF_TOPIC_S, "sqlite3" },
+    { "fhirsub_sub_candidates_keyed_pg",
+      "SELECT DISTINCT " CANDIDATE_COLUMNS_S " FROM fhirsub_sub_key k"
+      " JOIN fhirsub_subscription s ON s.id = k.subscription_id"
+      " WHERE k.key IN (SELECT jsonb_array_elements_text(CAST(%s AS jsonb)))"
+      " AND s.keyed = 1 AND s.status IN ('active', 'error') AND " CANDIDATE_OF_TOPIC_S,
+      "pgsql" },
     /* PostgreSQL: numbering in one statement, one round trip less under the lock */
     { "fhirsub_event_number",
       "WITH bumped AS (UPDATE fhirsub_subscription"
@@ -113,25 +136,45 @@ static apr_array_header_t *topics_for_types(apr_pool_t *p, const fs_topics_t *to
  * are canonical URLs or '', classic criteria start with a resource type). */
 #define NO_SUCH_VALUE "#"
 
+/* One topic-and-type pair's candidates: all of them, or the unkeyed and the keyed that
+ * hold one of keys_json. */
+static apr_status_t pair_candidates(fs_store_t *store, apr_pool_t *p, const char *url,
+                                    const char *type, const char *keys_json,
+                                    apr_array_header_t *subs)
+{
+    /* LIKE only narrows (case and '_' aside); fs_match_subscription decides */
+    const char *like = apr_pstrcat(p, type, "?%", NULL);
+    const char *args[] = { url, type, like };
+    const char *keyed[] = { keys_json, url, type, like };
+    apr_status_t rv;
+
+    if (!keys_json) return add_candidates(store, p, "fhirsub_sub_candidates", 3, args, subs);
+    rv = add_candidates(store, p, "fhirsub_sub_candidates_unkeyed", 3, args, subs);
+    if (rv == APR_SUCCESS) {
+        const char *label = strcmp(apr_dbd_name(store->driver), "pgsql")
+                            ? "fhirsub_sub_candidates_keyed" : "fhirsub_sub_candidates_keyed_pg";
+        rv = add_candidates(store, p, label, 4, keyed, subs);
+    }
+    return rv;
+}
+
 apr_status_t fs_event_candidate_subs(fs_store_t *store, apr_pool_t *p,
                                      const fs_topics_t *topics,
-                                     const apr_array_header_t *types,
+                                     const apr_array_header_t *types, const char *keys_json,
                                      apr_array_header_t **psubs)
 {
     apr_array_header_t *urls = topics_for_types(p, topics, types);
     apr_status_t rv = APR_SUCCESS;
     int i;
 
-    /* One statement per topic and per type, paired: usually one in all. */
+    /* One query (or two) per topic and per type, paired: usually one pair in all. */
     *psubs = apr_array_make(p, 8, sizeof(fs_sub_t *));
     for (i = 0; rv == APR_SUCCESS && (i < urls->nelts || i < types->nelts); ++i) {
         const char *url = i < urls->nelts ? APR_ARRAY_IDX(urls, i, const char *)
                                           : NO_SUCH_VALUE;
         const char *type = i < types->nelts ? APR_ARRAY_IDX(types, i, const char *)
                                             : NO_SUCH_VALUE;
-        /* LIKE only narrows (case and '_' aside); fs_match_subscription decides */
-        const char *args[] = { url, type, apr_pstrcat(p, type, "?%", NULL) };
-        rv = add_candidates(store, p, "fhirsub_sub_candidates", 3, args, *psubs);
+        rv = pair_candidates(store, p, url, type, keys_json, *psubs);
     }
     return rv;
 }

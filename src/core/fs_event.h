@@ -40,12 +40,15 @@ apr_status_t fs_event_live_subs(fs_store_t *store, apr_pool_t *p,
 /* The live subscriptions (active or error) that a write of one of `types` (const
  * char*, distinct resource types) may concern: those of a topic in `topics` with a
  * resourceTrigger for one of the types, and the classic ones whose criteria name one.
- * Found through the (topic, status) index, so the cost follows these candidates, not
- * all subscriptions; fs_match_subscription decides. The fs_sub_t* rows carry only
- * id, status, shape, topic, criteria, filters_json and version_id. */
+ * With keys_json (fs_subkey_set_json of the written resources), of the subscriptions
+ * keyed by their filters only those holding one of these keys. Found through indexes,
+ * so the cost follows these candidates, not all subscriptions; fs_match_subscription
+ * decides. keys_json NULL (keys unknown, e.g. a delete whose resource was not read):
+ * every candidate of the topics and types. The fs_sub_t* rows carry only id, status,
+ * shape, topic, criteria, filters_json and version_id. */
 apr_status_t fs_event_candidate_subs(fs_store_t *store, apr_pool_t *p,
                                      const fs_topics_t *topics,
-                                     const apr_array_header_t *types,
+                                     const apr_array_header_t *types, const char *keys_json,
                                      apr_array_header_t **psubs);
 
 /* Record change and an event for each subscription in sub_ids (const char*), in

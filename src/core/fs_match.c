@@ -228,6 +228,9 @@ struct mctx_t {
     refval_t ref;
     const char *want_type;  /* reference: the type the modifier or the parameter demands */
     range_t range;
+    fs_match_key_fn key_fn; /* keys: where they go (fs_match_resource_keys) */
+    void *key_baton;
+    const char *key_type;   /* keys: the resource's type */
 };
 
 static int any_path(json_object *res, const mctx_t *m, leaf_fn fn)
@@ -691,6 +694,135 @@ int fs_match_filters(const apr_array_header_t *filters, json_object *resource)
     int i;
     for (i = 0; filters && i < filters->nelts; ++i) {
         if (!fs_match_filter(APR_ARRAY_IDX(filters, i, const fs_filter_t *), resource)) return 0;
+    }
+    return 1;
+}
+
+/* ---- keys ------------------------------------------------------------------------- */
+
+static void emit_key(const mctx_t *m, const char *v, apr_size_t len)
+{
+    if (v) m->key_fn(m->key_baton, m->key_type, m->f->sp->name, v, len);
+}
+
+static void emit_key_str(const mctx_t *m, const char *v)
+{
+    if (v) emit_key(m, v, strlen(v));
+}
+
+/* The codes tok_concept would test. */
+static void concept_keys(const mctx_t *m, json_object *cc)
+{
+    json_object *codings = fs_json_get_typed(cc, "coding", json_type_array);
+    apr_size_t i, n;
+    if (!codings) {
+        emit_key_str(m, fs_json_get_str(cc, "code"));
+        return;
+    }
+    n = json_object_array_length(codings);
+    for (i = 0; i < n; ++i) {
+        emit_key_str(m, fs_json_get_str(json_object_array_get_idx(codings, i), "code"));
+    }
+}
+
+/* What leaf_token and leaf_reference compare: never stops the visit. */
+static int leaf_key(const mctx_t *m, json_object *leaf, fs_sp_elem_t elem)
+{
+    const char *ref;
+    refval_t e;
+    switch (elem) {
+    case FS_SP_EL_CODE:
+        emit_key_str(m, leaf_str(leaf));
+        break;
+    case FS_SP_EL_BOOLEAN:
+        if (json_object_is_type(leaf, json_type_boolean)) {
+            emit_key_str(m, json_object_get_boolean(leaf) ? "true" : "false");
+        }
+        break;
+    case FS_SP_EL_CODING:
+    case FS_SP_EL_CODEABLE_CONCEPT:
+        if (json_object_is_type(leaf, json_type_object)) concept_keys(m, leaf);
+        break;
+    case FS_SP_EL_IDENTIFIER:
+        if (json_object_is_type(leaf, json_type_object)) {
+            emit_key_str(m, fs_json_get_str(leaf, "value"));
+        }
+        break;
+    case FS_SP_EL_REFERENCE:
+        ref = fs_json_get_str(leaf, "reference");
+        if (ref && ref_parse(&e, ref, 0)) {
+            emit_key(m, e.id.s, (apr_size_t)(e.id.end - e.id.s));
+        }
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+void fs_match_resource_keys(json_object *resource, fs_match_key_fn fn, void *baton)
+{
+    const char *type = fs_json_get_str(resource, "resourceType");
+    const fs_sp_t *table;
+    apr_size_t i, n;
+    fs_filter_t f;
+    mctx_t m;
+
+    if (!type || !json_object_is_type(resource, json_type_object)) return;
+    memset(&m, 0, sizeof(m));
+    memset(&f, 0, sizeof(f));
+    m.f = &f;
+    m.key_fn = fn;
+    m.key_baton = baton;
+    m.key_type = type;
+    table = fs_sp_table(&n);
+    for (i = 0; i < n; ++i) {
+        f.sp = &table[i];
+        if ((f.sp->type == FS_SP_TOKEN || f.sp->type == FS_SP_REFERENCE)
+            && (!strcmp(f.sp->resource_type, type)
+                || !strcmp(f.sp->resource_type, FS_SP_ANY_TYPE))) {
+            any_path(resource, &m, leaf_key);
+        }
+    }
+}
+
+/* The key of one alternative (a span of v or of the filter's parse), 0 when none. */
+static int value_key(const fs_filter_t *f, const char *v, span_t *key)
+{
+    mctx_t m;
+    memset(&m, 0, sizeof(m));
+    m.f = f;
+    m.value = v;
+    if (f->sp->type == FS_SP_TOKEN) {
+        tok_parse(&m.tok, v);
+        *key = m.tok.code;
+        return !span_empty(*key) && !memchr(key->s, '\\', (apr_size_t)(key->end - key->s));
+    }
+    if (!ref_prepare(&m)) return 0;
+    *key = m.ref.id;
+    return !span_empty(*key);
+}
+
+static int keyable(const fs_filter_t *f)
+{
+    if (!f || !f->sp || !f->values || f->values->nelts == 0) return 0;
+    if (f->sp->type == FS_SP_TOKEN) return f->modifier == NULL;
+    return f->sp->type == FS_SP_REFERENCE
+           && (!f->modifier || fs_sp_type_name_ok(f->modifier));
+}
+
+int fs_match_filter_keys(const fs_filter_t *f, fs_match_key_fn fn, void *baton)
+{
+    span_t key;
+    int i;
+
+    if (!keyable(f)) return 0;
+    for (i = 0; i < f->values->nelts; ++i) {
+        if (!value_key(f, APR_ARRAY_IDX(f->values, i, const char *), &key)) return 0;
+    }
+    for (i = 0; i < f->values->nelts; ++i) {
+        value_key(f, APR_ARRAY_IDX(f->values, i, const char *), &key);
+        fn(baton, f->resource_type, f->sp->name, key.s, (apr_size_t)(key.end - key.s));
     }
     return 1;
 }

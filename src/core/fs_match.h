@@ -48,6 +48,24 @@ int fs_match_filter(const fs_filter_t *f, json_object *resource);
 /* All filters (fs_filter_t*) ANDed; NULL or empty matches everything (a JSON object). */
 int fs_match_filters(const apr_array_header_t *filters, json_object *resource);
 
+/* ---- keys: what a filter needs to find in a resource (fs_subkey.h indexes them) ----
+ * A token alternative matches only an element whose code (code, Coding.code,
+ * Identifier.value, "true"/"false") equals its code; a reference alternative only a
+ * reference whose id equals its id. Those values are the keys: a filter with keys can
+ * only match a resource that holds one of them at the parameter's paths. */
+typedef void (*fs_match_key_fn)(void *baton, const char *resource_type, const char *param,
+                                const char *value, apr_size_t len);
+
+/* Calls fn with the key of every alternative of f (the filter's resource type, its
+ * parameter, the value). Returns 0, without calling fn, when some alternative has no
+ * key: a modifier (a reference's target type aside), a token "system|" (any code), an
+ * escaped code, a reference the matcher cannot read. */
+int fs_match_filter_keys(const fs_filter_t *f, fs_match_key_fn fn, void *baton);
+
+/* Calls fn for every key the resource holds: the codes and reference ids at the paths of
+ * every token and reference parameter of its resourceType (a value may come twice). */
+void fs_match_resource_keys(json_object *resource, fs_match_key_fn fn, void *baton);
+
 /* Does the change trigger the topic? True when one resourceTrigger is for the change's
  * resource type, lists its interaction, and passes its queryCriteria:
  *   - previous test: create -> resultForCreate; update, delete -> `previous` filters on

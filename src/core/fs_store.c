@@ -7,6 +7,8 @@
 #include "fs_store.h"
 #include "fs_store_int.h"
 #include "fs_event.h"
+#include "fs_match.h"
+#include "fs_subkey.h"
 
 /* ---- schema -------------------------------------------------------------
  * Types and syntax common to SQLite 3 and PostgreSQL. Times are epoch
@@ -86,7 +88,23 @@ static const char *const schema_v1[] = {
     NULL
 };
 
-static const char *const *const schema_steps[] = { schema_v1 };
+/* v2: the index of subscription filter values (fs_subkey.h). Rows from before it are
+ * keyed = 0, candidates for every write of their topic as they always were, until
+ * their next update; the (topic, status) index gives way to one that skips keyed rows. */
+static const char *const schema_v2[] = {
+    "ALTER TABLE fhirsub_subscription ADD COLUMN keyed INTEGER NOT NULL DEFAULT 0",
+    "CREATE TABLE IF NOT EXISTS fhirsub_sub_key ("
+    " key VARCHAR(300) NOT NULL,"
+    " subscription_id VARCHAR(64) NOT NULL,"
+    " PRIMARY KEY (key, subscription_id))",
+    "CREATE INDEX IF NOT EXISTS fhirsub_sub_key_sub ON fhirsub_sub_key (subscription_id)",
+    "DROP INDEX IF EXISTS fhirsub_subscription_topic",
+    "CREATE INDEX IF NOT EXISTS fhirsub_subscription_candidate"
+    " ON fhirsub_subscription (topic, keyed, status)",
+    NULL
+};
+
+static const char *const *const schema_steps[] = { schema_v1, schema_v2 };
 
 #define FS_MIGRATE_ATTEMPTS 8
 
@@ -119,6 +137,10 @@ const fs_stmt_def_t fs_store_statements[] = {
     { "fhirsub_sub_delete",
       "DELETE FROM fhirsub_subscription WHERE id = %s AND owner = %s", NULL },
     { "fhirsub_event_delete_sub", "DELETE FROM fhirsub_event WHERE subscription_id = %s", NULL },
+    { "fhirsub_sub_key_insert",
+      "INSERT INTO fhirsub_sub_key (key, subscription_id) VALUES (%s, %s)", NULL },
+    { "fhirsub_sub_key_delete", "DELETE FROM fhirsub_sub_key WHERE subscription_id = %s", NULL },
+    { "fhirsub_sub_set_keyed", "UPDATE fhirsub_subscription SET keyed = %d WHERE id = %s", NULL },
     { "fhirsub_grant_unlink_sub",
       "DELETE FROM fhirsub_grant_subscription WHERE subscription_id = %s", NULL },
     { "fhirsub_grant_insert",
@@ -564,6 +586,32 @@ static fs_sub_t *sub_from_row(apr_pool_t *p, const char **c)
     return s;
 }
 
+/* Replace the subscription's index keys (fs_subkey.h) with those of its filters. Filters
+ * that do not parse leave it unkeyed: a candidate for every write, where matching logs
+ * the problem. */
+static apr_status_t write_keys(fs_store_t *store, apr_pool_t *p, const fs_sub_t *s)
+{
+    const char *id[] = { s->id };
+    apr_array_header_t *filters, *keys = NULL;
+    const char *err = NULL;
+    apr_status_t rv;
+    int i;
+
+    rv = exec(store, p, "fhirsub_sub_key_delete", NULL, 1, id);
+    if (APR_SUCCESS == fs_match_sub_filters(&filters, p, s, &err)) {
+        keys = fs_subkey_of_filters(p, filters);
+    }
+    for (i = 0; rv == APR_SUCCESS && keys && i < keys->nelts; ++i) {
+        const char *row[] = { APR_ARRAY_IDX(keys, i, const char *), s->id };
+        rv = exec(store, p, "fhirsub_sub_key_insert", NULL, 2, row);
+    }
+    if (rv == APR_SUCCESS) {
+        const char *keyed[] = { keys ? "1" : "0", s->id };
+        rv = exec(store, p, "fhirsub_sub_set_keyed", NULL, 2, keyed);
+    }
+    return rv;
+}
+
 apr_status_t fs_store_sub_insert(fs_store_t *store, apr_pool_t *p, const fs_sub_t *s)
 {
     const char *args[SUB_NCOLUMNS] = {
@@ -575,7 +623,13 @@ apr_status_t fs_store_sub_insert(fs_store_t *store, apr_pool_t *p, const fs_sub_
         s->error ? s->error : "", i64(p, s->version_id), i64(p, fs_time_to_ms(s->created)),
         i64(p, fs_time_to_ms(s->updated)), "0", s->resource_json
     };
-    return exec(store, p, "fhirsub_sub_insert", NULL, SUB_NCOLUMNS, args);
+    apr_dbd_transaction_t *tx = NULL;
+    apr_status_t rv;
+
+    if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
+    rv = exec(store, p, "fhirsub_sub_insert", NULL, SUB_NCOLUMNS, args);
+    if (rv == APR_SUCCESS) rv = write_keys(store, p, s);
+    return tx_end(store, p, tx, rv);
 }
 
 apr_status_t fs_store_sub_get(fs_store_t *store, apr_pool_t *p, const char *id,
@@ -620,11 +674,15 @@ apr_status_t fs_store_sub_update(fs_store_t *store, apr_pool_t *p, const fs_sub_
         i64(p, fs_time_to_ms(s->end)), i64(p, s->version_id),
         i64(p, fs_time_to_ms(s->updated)), s->resource_json, s->id, i64(p, old_version)
     };
+    apr_dbd_transaction_t *tx = NULL;
     fs_sub_t *current;
     apr_status_t rv;
     int nrows = 0;
 
+    if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
     rv = exec(store, p, "fhirsub_sub_update", &nrows, 17, args);
+    if (rv == APR_SUCCESS && nrows > 0) rv = write_keys(store, p, s);
+    rv = tx_end(store, p, tx, rv);
     if (rv != APR_SUCCESS || nrows > 0) return rv;
     rv = fs_store_sub_get(store, p, s->id, &current);
     return rv == APR_SUCCESS ? APR_EEXIST : rv;
@@ -637,11 +695,25 @@ apr_status_t fs_store_sub_set_status(fs_store_t *store, apr_pool_t *p, const cha
     return exec(store, p, "fhirsub_sub_set_status", NULL, 3, args);
 }
 
+/* What belongs to a subscription being deleted: its events, grant links, index keys. */
+static apr_status_t delete_dependents(fs_store_t *store, apr_pool_t *p, const char *id)
+{
+    static const char *const labels[] = {
+        "fhirsub_event_delete_sub", "fhirsub_grant_unlink_sub", "fhirsub_sub_key_delete"
+    };
+    const char *args[] = { id };
+    apr_status_t rv = APR_SUCCESS;
+    apr_size_t i;
+    for (i = 0; rv == APR_SUCCESS && i < sizeof(labels) / sizeof(labels[0]); ++i) {
+        rv = exec(store, p, labels[i], NULL, 1, args);
+    }
+    return rv;
+}
+
 apr_status_t fs_store_sub_delete(fs_store_t *store, apr_pool_t *p, const char *id,
                                  const char *owner)
 {
     const char *args_owner[] = { id, owner };
-    const char *args_id[] = { id };
     apr_dbd_transaction_t *tx = NULL;
     apr_status_t rv;
     int nrows = 0;
@@ -649,8 +721,7 @@ apr_status_t fs_store_sub_delete(fs_store_t *store, apr_pool_t *p, const char *i
     if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
     rv = exec(store, p, "fhirsub_sub_delete", &nrows, 2, args_owner);
     if (rv == APR_SUCCESS && nrows == 0) rv = APR_NOTFOUND;
-    if (rv == APR_SUCCESS) rv = exec(store, p, "fhirsub_event_delete_sub", NULL, 1, args_id);
-    if (rv == APR_SUCCESS) rv = exec(store, p, "fhirsub_grant_unlink_sub", NULL, 1, args_id);
+    if (rv == APR_SUCCESS) rv = delete_dependents(store, p, id);
     return tx_end(store, p, tx, rv);
 }
 
@@ -902,7 +973,6 @@ apr_status_t fs_store_sub_delete_unbound(fs_store_t *store, apr_pool_t *p, const
 {
     const char *ms = i64(p, fs_time_to_ms(before));
     const char *args[] = { id, ms, ms };
-    const char *args_id[] = { id };
     apr_dbd_transaction_t *tx = NULL;
     apr_status_t rv;
     int nrows = 0;
@@ -911,10 +981,7 @@ apr_status_t fs_store_sub_delete_unbound(fs_store_t *store, apr_pool_t *p, const
     if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
     /* the condition again: a bind since the listing keeps the subscription */
     rv = exec(store, p, "fhirsub_sub_delete_unbound", &nrows, 3, args);
-    if (rv == APR_SUCCESS && nrows > 0) {
-        rv = exec(store, p, "fhirsub_event_delete_sub", NULL, 1, args_id);
-        if (rv == APR_SUCCESS) rv = exec(store, p, "fhirsub_grant_unlink_sub", NULL, 1, args_id);
-    }
+    if (rv == APR_SUCCESS && nrows > 0) rv = delete_dependents(store, p, id);
     rv = tx_end(store, p, tx, rv);
     if (rv == APR_SUCCESS) *pdeleted = nrows > 0;
     return rv;

@@ -166,19 +166,35 @@ describe('migrate and version on an empty database', () => {
   });
 
   test('migrate creates the schema, then finds it current', async () => {
-    assert.equal(await adminOk(['migrate'], { db: db() }), 'schema version 1 (was 0)\n');
+    assert.equal(await adminOk(['migrate'], { db: db() }), 'schema version 2 (was 0)\n');
     const tables = (await query(
       stack.db === 'pgsql'
         ? "SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'fhirsub%' ORDER BY 1"
         : "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY 1",
-    )).map((r) => r[0]);
-    assert.deepEqual(tables, ['fhirsub_change', 'fhirsub_event', 'fhirsub_grant', 'fhirsub_grant_subscription', 'fhirsub_schema', 'fhirsub_subscription']);
-    assert.equal(await adminOk(['migrate'], { db: db() }), 'schema version 1: already current\n');
-    assert.deepEqual(await adminJson(['migrate'], { db: db() }), { schema_version: 1, previous_version: 1, changed: false });
-    assert.equal(await adminOk(['version'], { db: db() }), 'schema version 1 (current)\n');
-    assert.deepEqual(await adminJson(['version'], { db: db() }), { schema_version: 1, supported_version: 1, current: true });
+    )).map((r) => r[0]).sort();
+    assert.deepEqual(tables, ['fhirsub_change', 'fhirsub_event', 'fhirsub_grant', 'fhirsub_grant_subscription', 'fhirsub_schema', 'fhirsub_sub_key', 'fhirsub_subscription']);
+    assert.equal(await adminOk(['migrate'], { db: db() }), 'schema version 2: already current\n');
+    assert.deepEqual(await adminJson(['migrate'], { db: db() }), { schema_version: 2, previous_version: 2, changed: false });
+    assert.equal(await adminOk(['version'], { db: db() }), 'schema version 2 (current)\n');
+    assert.deepEqual(await adminJson(['version'], { db: db() }), { schema_version: 2, supported_version: 2, current: true });
     assert.deepEqual(await adminJson(['subscriptions'], { db: db() }), { subscriptions: [] });
     assert.equal(await adminOk(['grants'], { db: db() }), 'no live grants\n');
+  });
+
+  test('migrate upgrades a schema version 1 database to 2 (the subscription filter index)', async () => {
+    // what version 1 had: no key table, no keyed column, the (topic, status) index
+    for (const ddl of [
+      'DROP INDEX fhirsub_subscription_candidate',
+      'DROP TABLE fhirsub_sub_key',
+      'ALTER TABLE fhirsub_subscription DROP COLUMN keyed',
+      'CREATE INDEX fhirsub_subscription_topic ON fhirsub_subscription (topic, status)',
+      'UPDATE fhirsub_schema SET version = 1',
+    ]) await query(ddl);
+    assert.match(await adminOk(['version'], { db: db() }), /^schema version 1 \(older: upgrade it with `fhirsub-admin migrate`\)\n$/);
+    assert.deepEqual(await adminJson(['migrate'], { db: db() }), { schema_version: 2, previous_version: 1, changed: true });
+    assert.deepEqual((await query('SELECT COUNT(*) FROM fhirsub_sub_key')).map((r) => Number(r[0])), [0]);
+    assert.deepEqual((await query('SELECT COUNT(*) FROM fhirsub_subscription WHERE keyed = 0')).map((r) => Number(r[0])), [0]);
+    assert.equal(await adminOk(['migrate'], { db: db() }), 'schema version 2: already current\n');
   });
 
   test('as root, the SQLite files belong to the directory owner, not root', { skip: !isRoot() && 'not root' }, async (t) => {
@@ -191,11 +207,11 @@ describe('migrate and version on an empty database', () => {
   test('a schema newer than the tool is refused with a clear message', async () => {
     await query('UPDATE fhirsub_schema SET version = 99 WHERE id = 1');
     try {
-      await adminFails(['subscriptions'], 1, /schema version 99, newer than this fhirsub-admin's 1/, { db: db() });
-      await adminFails(['migrate'], 1, /schema version 99, newer than this software's 1/, { db: db() });
+      await adminFails(['subscriptions'], 1, /schema version 99, newer than this fhirsub-admin's 2/, { db: db() });
+      await adminFails(['migrate'], 1, /schema version 99, newer than this software's 2/, { db: db() });
       assert.equal(await adminOk(['version'], { db: db() }), 'schema version 99 (newer than this fhirsub-admin: upgrade it)\n');
     } finally {
-      await query('UPDATE fhirsub_schema SET version = 1 WHERE id = 1');
+      await query('UPDATE fhirsub_schema SET version = 2 WHERE id = 1');
     }
   });
 });
@@ -475,13 +491,13 @@ describe('command line and errors', () => {
     assert.match(out, /switches to the\s+owner of the database file/);
     assert.match(out, /exit status: 0 done, 1 runtime error/);
     assert.match(await adminOk(['prune', '--help'], { db: [] }), /--keep N/);
-    assert.match(await adminOk(['--version'], { db: [] }), /^fhirsub-admin \S+ \(schema version 1\)\n$/);
+    assert.match(await adminOk(['--version'], { db: [] }), /^fhirsub-admin \S+ \(schema version 2\)\n$/);
   });
 
   test('FHIRSUB_DB_DRIVER and FHIRSUB_DB_PARAMS select the database', async () => {
     const [, driver, , params] = dbArgs();
     const doc = await adminJson(['version'], { db: [], env: { FHIRSUB_DB_DRIVER: driver, FHIRSUB_DB_PARAMS: params } });
-    assert.equal(doc.schema_version, 1);
+    assert.equal(doc.schema_version, 2);
   });
 
   test('an unsupported driver exits 1 naming the supported ones', async () => {

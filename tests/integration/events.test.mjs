@@ -816,6 +816,38 @@ describe('filters and topic criteria', () => {
     await assertDbEvents(ctx.stack, sub.id, n);
     await ws.close();
   });
+  test('subscriptions found through the index of their filter values (schema v2): keyed by identifier, re-keyed by an update, and an unindexable string filter beside them', async () => {
+    const [a, b, family] = [uniq('key-a'), uniq('key-b'), uniq('Fam')];
+    const keyed = await backportSub(TOPIC.patientChange, [`Patient?identifier=${IDENT_SYSTEM}|${a}`], 'id-only');
+    const byName = await backportSub(TOPIC.patientChange, [`Patient?family=${family}`], 'id-only');
+    const keysOf = async (id) => (await ctx.stack.query(`SELECT key FROM fhirsub_sub_key WHERE subscription_id = '${id}'`)).map((r) => r[0]);
+    const keyedFlag = async (id) => Number((await ctx.stack.query(`SELECT keyed FROM fhirsub_subscription WHERE id = '${id}'`))[0][0]);
+    assert.deepEqual(await keysOf(keyed.id), [`Patient.identifier=${a}`]);
+    assert.equal(await keyedFlag(keyed.id), 1);
+    assert.deepEqual(await keysOf(byName.id), []);
+    assert.equal(await keyedFlag(byName.id), 0, 'a string filter has no keys: a candidate for every Patient write');
+    const post = (ident, extra) => write(ctx.r4.alice, 'POST', 'Patient', patientBody(ident, extra), { status: 201 });
+
+    await post(a);
+    await waitForDbEvents(ctx.stack, keyed.id, 1);
+    await post(b, { name: [{ family }] });
+    await waitForDbEvents(ctx.stack, byName.id, 1);
+    // the update moves the subscription to identifier b: found by b, no longer by a
+    const moved = backportBody({ topic: TOPIC.patientChange, filters: [`Patient?identifier=${IDENT_SYSTEM}|${b}`], content: 'id-only', heartbeat: null, maxCount: null });
+    const put = await ctx.r4.alice.request('PUT', `Subscription/${keyed.id}`, { ...moved, id: keyed.id });
+    assert.equal(put.status, 200, put.text);
+    assert.deepEqual(await keysOf(keyed.id), [`Patient.identifier=${b}`]);
+    await post(a);
+    await post(b);
+    await waitForDbEvents(ctx.stack, keyed.id, 2);
+    await sleep(QUIET_MS);
+    await assertDbEvents(ctx.stack, keyed.id, 2);
+    await assertDbEvents(ctx.stack, byName.id, 1);
+    // deleting the subscription takes its keys
+    const del = await ctx.r4.alice.request('DELETE', `Subscription/${keyed.id}`);
+    assert.ok(del.status === 200 || del.status === 204, del.text);
+    assert.deepEqual(await keysOf(keyed.id), []);
+  });
 });
 
 // ---- Medplum's client ------------------------------------------------------------------------

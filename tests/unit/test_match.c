@@ -17,6 +17,7 @@
 #include "../../src/core/fs_sub.h"
 #include "../../src/core/fs_match.h"
 #include "../../src/core/fs_filter_cache.h"
+#include "../../src/core/fs_subkey.h"
 
 #ifndef TOPICS_DIR
 #define TOPICS_DIR "../../conf/topics"
@@ -52,9 +53,35 @@ static apr_array_header_t *F(const char *query)
     return out;
 }
 
+/* What the subscription index relies on (fs_subkey.h): a filter with keys matches only
+ * a resource that holds one of them. Checked on every match these tests make. */
+static void check_findable(const apr_array_header_t *filters, json_object *res,
+                           const char *query)
+{
+    fs_subkey_set_t *held = fs_subkey_set_make(pool);
+    int i, j, found;
+
+    fs_subkey_set_add(held, res);
+    for (i = 0; i < filters->nelts; ++i) {
+        apr_array_header_t *one = apr_array_make(pool, 1, sizeof(fs_filter_t *));
+        apr_array_header_t *keys;
+        APR_ARRAY_PUSH(one, fs_filter_t *) = APR_ARRAY_IDX(filters, i, fs_filter_t *);
+        if (!(keys = fs_subkey_of_filters(pool, one))) continue;
+        for (found = 0, j = 0; j < keys->nelts && !found; ++j) {
+            found = fs_subkey_set_has(held, APR_ARRAY_IDX(keys, j, const char *));
+        }
+        ck_assert_msg(found, "%s matches, but the resource holds none of its keys (%s...)",
+                      query, APR_ARRAY_IDX(keys, 0, const char *));
+    }
+}
+
 static int M(const char *query, const char *resource)
 {
-    return fs_match_filters(F(query), J(resource));
+    apr_array_header_t *filters = F(query);
+    json_object *res = J(resource);
+    int matched = fs_match_filters(filters, res);
+    if (matched) check_findable(filters, res, query);
+    return matched;
 }
 
 #define YES(q, r) ck_assert_msg(M(q, r), "expected a match: %s on %s", q, r)
@@ -552,6 +579,105 @@ START_TEST(filters_from_r5_and_storage)
 }
 END_TEST
 
+/* ---- index keys (fs_subkey) --------------------------------------------------------- */
+
+/* The keys of a query's filters, joined in sorted order; "-" when it has none. */
+static const char *keys_of(const char *query)
+{
+    apr_array_header_t *keys = fs_subkey_of_filters(pool, F(query));
+    int i, j;
+    if (!keys) return "-";
+    for (i = 1; i < keys->nelts; ++i) {          /* insertion sort: a handful of keys */
+        for (j = i; j > 0 && strcmp(APR_ARRAY_IDX(keys, j - 1, const char *),
+                                    APR_ARRAY_IDX(keys, j, const char *)) > 0; --j) {
+            const char *t = APR_ARRAY_IDX(keys, j, const char *);
+            APR_ARRAY_IDX(keys, j, const char *) = APR_ARRAY_IDX(keys, j - 1, const char *);
+            APR_ARRAY_IDX(keys, j - 1, const char *) = t;
+        }
+    }
+    return apr_array_pstrcat(pool, keys, ' ');
+}
+
+START_TEST(keys_of_filters)
+{
+    char long_value[FS_SUBKEY_MAX_LEN + 2];
+
+    ck_assert_str_eq(keys_of("Patient?identifier=urn:oid:1.2|A-1"), "Patient.identifier=A-1");
+    ck_assert_str_eq(keys_of("Observation?code=9,http://loinc.org|1234-5"),
+                     "Observation.code=1234-5 Observation.code=9");
+    ck_assert_str_eq(keys_of("Encounter?status=|finished"), "Encounter.status=finished");
+    ck_assert_str_eq(keys_of("Patient?active=true"), "Patient.active=true");
+    ck_assert_str_eq(keys_of("Patient?_id=123"), "Patient._id=123");
+    ck_assert_str_eq(keys_of("Observation?subject=http://x.example/fhir/Patient/1/_history/9"),
+                     "Observation.subject=1");
+    ck_assert_str_eq(keys_of("Observation?subject:Patient=1"), "Observation.subject=1");
+    ck_assert_str_eq(keys_of("Encounter?patient=Patient/p7,p8"),
+                     "Encounter.patient=p7 Encounter.patient=p8");
+    /* the first filter with keys keys the subscription */
+    ck_assert_str_eq(keys_of("Patient?name=Smith&identifier=A-1&_id=5"),
+                     "Patient.identifier=A-1");
+    /* no key: any code, modifiers, escapes, other parameter types, too long */
+    ck_assert_str_eq(keys_of("Observation?code=http://loinc.org|"), "-");
+    ck_assert_str_eq(keys_of("Observation?code=1,http://loinc.org|"), "-");
+    ck_assert_str_eq(keys_of("Observation?code:not=1"), "-");
+    ck_assert_str_eq(keys_of("Patient?active:missing=true"), "-");
+    ck_assert_str_eq(keys_of("Observation?subject:missing=true"), "-");
+    ck_assert_str_eq(keys_of("Patient?identifier=urn:x|a\\|b"), "-");
+    ck_assert_str_eq(keys_of("Patient?name=Smith"), "-");
+    ck_assert_str_eq(keys_of("Observation?date=ge2024-01-01"), "-");
+    memset(long_value, 'v', sizeof(long_value) - 1);
+    long_value[sizeof(long_value) - 1] = '\0';
+    ck_assert_str_eq(keys_of(apr_pstrcat(pool, "Patient?identifier=", long_value, NULL)), "-");
+    ck_assert_str_eq(keys_of(apr_pstrcat(pool, "Patient?identifier=a,", long_value, NULL)),
+                     "-");
+}
+END_TEST
+
+START_TEST(keys_of_resources)
+{
+    fs_subkey_set_t *set = fs_subkey_set_make(pool);
+    json_object *arr = NULL;
+    const char *err = NULL, *json;
+    int i;
+
+    ck_assert_int_eq(fs_subkey_set_add(set, J(
+        "{'resourceType':'Observation','id':'o1','status':'final','code':{'coding':["
+        "{'system':'http://loinc.org','code':'1234-5'}]},'subject':{'reference':"
+        "'https://x.example/Patient/p1/_history/2'},'performer':[{'display':'nobody'}]}")),
+        APR_SUCCESS);
+    ck_assert(fs_subkey_set_has(set, "Observation.code=1234-5"));
+    ck_assert(fs_subkey_set_has(set, "Observation.status=final"));
+    ck_assert(fs_subkey_set_has(set, "Observation._id=o1"));
+    ck_assert(fs_subkey_set_has(set, "Observation.subject=p1"));
+    ck_assert(fs_subkey_set_has(set, "Observation.patient=p1"));
+    ck_assert(!fs_subkey_set_has(set, "Observation.code=http://loinc.org|1234-5"));
+    ck_assert(!fs_subkey_set_has(set, "Patient._id=o1"));
+    /* the JSON the candidate query reads */
+    json = fs_subkey_set_json(set);
+    ck_assert_int_eq(fs_json_parse(&arr, pool, json, strlen(json), &err), APR_SUCCESS);
+    ck_assert(json_object_is_type(arr, json_type_array));
+    ck_assert_int_ge((int)json_object_array_length(arr), 5);
+    /* a resource with more keys than an index lookup takes: the write reads all */
+    set = fs_subkey_set_make(pool);
+    arr = json_object_new_array();
+    for (i = 0; i <= FS_SUBKEY_MAX_PER_WRITE; ++i) {
+        json_object *ident = json_object_new_object();
+        json_object_object_add(ident, "value",
+                               json_object_new_string(apr_psprintf(pool, "v%d", i)));
+        json_object_array_add(arr, ident);
+    }
+    json = apr_psprintf(pool, "{\"resourceType\":\"Patient\",\"identifier\":%s}",
+                        json_object_to_json_string(arr));
+    json_object_put(arr);
+    ck_assert_int_eq(fs_json_parse(&arr, pool, json, strlen(json), &err), APR_SUCCESS);
+    ck_assert_int_eq(fs_subkey_set_add(set, arr), APR_ENOSPC);
+    /* no resourceType: no filter can match, nothing to find */
+    set = fs_subkey_set_make(pool);
+    ck_assert_int_eq(fs_subkey_set_add(set, J("{'id':'x'}")), APR_SUCCESS);
+    ck_assert_str_eq(fs_subkey_set_json(set), "[]");
+}
+END_TEST
+
 /* ---- topics ------------------------------------------------------------------------ */
 
 START_TEST(topic_encounter_end)
@@ -979,6 +1105,8 @@ static Suite *match_suite(void)
     tcase_add_test(tc, uri_modes);
     tcase_add_test(tc, filters_type_and_and);
     tcase_add_test(tc, filters_from_r5_and_storage);
+    tcase_add_test(tc, keys_of_filters);
+    tcase_add_test(tc, keys_of_resources);
     suite_add_tcase(s, tc);
 
     tc = tcase("topics");

@@ -1063,14 +1063,16 @@ static fs_sub_t *candidate_sub(const char *id, const char *status, const char *t
     return s;
 }
 
-static const char *candidate_ids(const fs_topics_t *topics, const char *t1, const char *t2)
+/* The candidates' ids, sorted and joined; keys_json as fs_event_candidate_subs takes it. */
+static const char *candidate_ids_keyed(const fs_topics_t *topics, const char *t1,
+                                       const char *t2, const char *keys_json)
 {
     apr_array_header_t *subs = NULL, *ids = apr_array_make(pool, 8, sizeof(const char *));
     const char *joined = "";
     int i;
 
-    ck_assert_int_eq(fs_event_candidate_subs(&store, pool, topics, ids_of(t1, t2, NULL), &subs),
-                     APR_SUCCESS);
+    ck_assert_int_eq(fs_event_candidate_subs(&store, pool, topics, ids_of(t1, t2, NULL),
+                                             keys_json, &subs), APR_SUCCESS);
     for (i = 0; i < subs->nelts; ++i) {
         APR_ARRAY_PUSH(ids, const char *) = APR_ARRAY_IDX(subs, i, fs_sub_t *)->id;
     }
@@ -1080,6 +1082,11 @@ static const char *candidate_ids(const fs_topics_t *topics, const char *t1, cons
                              NULL);
     }
     return joined;
+}
+
+static const char *candidate_ids(const fs_topics_t *topics, const char *t1, const char *t2)
+{
+    return candidate_ids_keyed(topics, t1, t2, NULL);
 }
 
 /* The candidates of a write: live subscriptions of the topics with a trigger for its
@@ -1111,8 +1118,9 @@ START_TEST(event_candidate_subs)
     ck_assert_str_eq(candidate_ids(NULL, "Observation", NULL), "c-obs");
     ck_assert_str_eq(candidate_ids(topics, "Medication", NULL), "");
     /* rows carry what matching reads */
-    ck_assert_int_eq(fs_event_candidate_subs(&store, pool, topics, ids_of("Patient", NULL, NULL),
-                                             &subs), APR_SUCCESS);
+    ck_assert_int_eq(fs_event_candidate_subs(&store, pool, topics,
+                                             ids_of("Patient", NULL, NULL), NULL, &subs),
+                     APR_SUCCESS);
     ck_assert_int_eq(subs->nelts, 1);
     got = APR_ARRAY_IDX(subs, 0, fs_sub_t *);
     ck_assert_str_eq(got->id, "t-pat");
@@ -1121,6 +1129,109 @@ START_TEST(event_candidate_subs)
     ck_assert_str_eq(got->topic, apr_pstrcat(pool, ex, "patient-change", NULL));
     ck_assert_str_eq(got->filters_json, make_sub("x", "y", 0)->filters_json);
     ck_assert_int_eq(got->version_id, 1);
+}
+END_TEST
+
+static fs_topics_t *shipped_topics(void)
+{
+    fs_topics_t *topics = NULL;
+    const char *err = NULL;
+    ck_assert_int_eq(fs_topics_create(&topics, pool), APR_SUCCESS);
+    ck_assert_msg(fs_topics_load_dir(topics, TOPICS_DIR, &err) == APR_SUCCESS, "%s", err);
+    return topics;
+}
+
+#define PATIENT_CHANGE "http://example.org/fhir/SubscriptionTopic/patient-change"
+
+/* A patient-change subscription (or a classic one when criteria is given) with a filter
+ * in storage form ("identifier" = value), or none when param is NULL. */
+static fs_sub_t *filtered_sub(const char *id, const char *criteria, const char *param,
+                              const char *value)
+{
+    fs_sub_t *s = make_sub(id, "alice", 0);
+    s->topic = criteria ? NULL : PATIENT_CHANGE;
+    s->shape = criteria ? FS_SHAPE_CLASSIC : FS_SHAPE_BACKPORT;
+    s->criteria = criteria ? criteria : PATIENT_CHANGE;
+    s->filters_json = !param ? (criteria ? "" : "[]") : apr_psprintf(pool,
+        "[{\"resourceType\":\"Patient\",\"filterParameter\":\"%s\",\"value\":\"%s\"}]",
+        param, value);
+    return s;
+}
+
+#define KEYS_A "[\"Patient.identifier=A\",\"Patient.gender=other\"]"
+#define KEYS_B "[\"Patient.identifier=B\"]"
+
+/* Subscriptions keyed by their filters (fs_subkey.h) are candidates only for writes that
+ * hold one of their keys; the others for every write of their topic or type. */
+START_TEST(event_candidate_keys)
+{
+    fs_topics_t *topics = shipped_topics();
+    fs_sub_t *s;
+
+    ready();
+    insert_sub(filtered_sub("k-a", NULL, "identifier", "urn:x|A"));
+    insert_sub(filtered_sub("k-b", NULL, "identifier", "B"));
+    insert_sub(filtered_sub("k-ab", NULL, "identifier", "A,urn:y|B"));
+    insert_sub(filtered_sub("u-name", NULL, "name", "Smith"));
+    insert_sub(filtered_sub("u-none", NULL, NULL, NULL));
+    insert_sub(filtered_sub("c-a", "Patient?identifier=A", NULL, NULL));
+    insert_sub(filtered_sub("c-all", "Patient", NULL, NULL));
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_sub_key"), 5);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_subscription WHERE keyed = 1"), 4);
+    ck_assert_str_eq(candidate_ids_keyed(topics, "Patient", NULL, KEYS_A),
+                     "c-a c-all k-a k-ab u-name u-none");
+    ck_assert_str_eq(candidate_ids_keyed(topics, "Patient", NULL, KEYS_B),
+                     "c-all k-ab k-b u-name u-none");
+    ck_assert_str_eq(candidate_ids_keyed(topics, "Patient", NULL, "[]"),
+                     "c-all u-name u-none");
+    ck_assert_str_eq(candidate_ids(topics, "Patient", NULL),
+                     "c-a c-all k-a k-ab k-b u-name u-none");
+    /* keys of another type or topic find nothing of these */
+    ck_assert_str_eq(candidate_ids_keyed(topics, "Encounter", NULL, KEYS_A), "");
+    /* an update replaces the keys, in the same transaction */
+    s = filtered_sub("k-b", NULL, "identifier", "A");
+    s->version_id = 2;
+    ck_assert_int_eq(fs_store_sub_update(&store, pool, s, 1), APR_SUCCESS);
+    ck_assert_str_eq(candidate_ids_keyed(topics, "Patient", NULL, KEYS_B),
+                     "c-all k-ab u-name u-none");
+    ck_assert_str_eq(candidate_ids_keyed(topics, "Patient", NULL, KEYS_A),
+                     "c-a c-all k-a k-ab k-b u-name u-none");
+    /* ... and one to a filter without keys makes it a candidate for every write */
+    s = filtered_sub("k-b", NULL, "name", "Jones");
+    s->version_id = 3;
+    ck_assert_int_eq(fs_store_sub_update(&store, pool, s, 2), APR_SUCCESS);
+    ck_assert_str_eq(candidate_ids_keyed(topics, "Patient", NULL, "[]"),
+                     "c-all k-b u-name u-none");
+    /* a delete takes the keys with it */
+    ck_assert_int_eq(fs_store_sub_delete(&store, pool, "k-a", "alice"), APR_SUCCESS);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_sub_key"
+                           " WHERE subscription_id IN ('k-a', 'k-b')"), 0);
+    ck_assert_str_eq(candidate_ids_keyed(topics, "Patient", NULL, KEYS_A),
+                     "c-a c-all k-ab k-b u-name u-none");
+}
+END_TEST
+
+/* A schema v1 database: its subscriptions have no keys and stay candidates after the
+ * migration to v2 (keyed = 0) until they are updated. */
+START_TEST(migrate_v1_keeps_candidates)
+{
+    fs_topics_t *topics = shipped_topics();
+
+    ready();
+    insert_sub(filtered_sub("old", NULL, "identifier", "A"));
+    sql("DROP INDEX fhirsub_subscription_candidate");
+    sql("DROP TABLE fhirsub_sub_key");
+    sql("ALTER TABLE fhirsub_subscription DROP COLUMN keyed");
+    sql("CREATE INDEX fhirsub_subscription_topic ON fhirsub_subscription (topic, status)");
+    sql("UPDATE fhirsub_schema SET version = 1");
+    /* as a process starting on a v1 database: statements prepared after the migration */
+    if (!strcmp(db_driver, "pgsql")) sql("DEALLOCATE ALL");
+    fs_store_forget_prepared(store.prepared);
+    ready();
+    ck_assert_int_eq(count("SELECT version FROM fhirsub_schema"), FS_SCHEMA_VERSION);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_subscription WHERE keyed = 0"), 1);
+    ck_assert_str_eq(candidate_ids_keyed(topics, "Patient", NULL, KEYS_B), "old");
+    ck_assert_str_eq(candidate_ids_keyed(topics, "Patient", NULL, KEYS_A), "old");
 }
 END_TEST
 
@@ -1180,6 +1291,8 @@ static TCase *store_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, event_record_batch_order);
     tcase_add_test(tc, group_alone);
     tcase_add_test(tc, event_candidate_subs);
+    tcase_add_test(tc, event_candidate_keys);
+    tcase_add_test(tc, migrate_v1_keeps_candidates);
     return tc;
 }
 
