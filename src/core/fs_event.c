@@ -45,11 +45,14 @@ const fs_stmt_def_t fs_event_statements[] = {
     { "fhirsub_sub_candidates_unkeyed",
       "SELECT " CANDIDATE_COLUMNS " FROM fhirsub_subscription"
       " WHERE keyed = 0 AND status IN ('active', 'error') AND " CANDIDATE_OF_TOPIC, NULL },
-    /* and those with one of the write's keys (a JSON array of strings, fs_subkey.h) */
+    /* and those with one of the write's keys (a JSON array of strings, fs_subkey.h).
+     * SQLite: CROSS JOIN keeps the key table outside, else its planner walks every
+     * subscription of the topic and probes the keys of each. */
     { "fhirsub_sub_candidates_keyed",
       "SELECT DISTINCT " CANDIDATE_COLUMNS_S " FROM fhirsub_sub_key k"
-      " JOIN fhirsub_subscription s ON s.id = k.subscription_id"
-      " WHERE k.key IN (SELECT value FROM json_each(%s)) AND s.keyed = 1"
+      " CROSS JOIN fhirsub_subscription s"
+      " WHERE k.key IN (SELECT value FROM json_each(%s)) AND s.id = k.subscription_id"
+      " AND s.keyed = 1"
       " AND s.status IN ('active', 'error') AND " CANDIDATE_OF_TOPIC_S, "sqlite3" },
     { "fhirsub_sub_candidates_keyed_pg",
       "SELECT DISTINCT " CANDIDATE_COLUMNS_S " FROM fhirsub_sub_key k"
