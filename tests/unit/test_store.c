@@ -1235,6 +1235,41 @@ START_TEST(migrate_v1_keeps_candidates)
 }
 END_TEST
 
+/* The SQL of a statement of the event table, its markers as SQLite parameters. */
+static const char *event_statement_sql(const char *label)
+{
+    const fs_stmt_def_t *def;
+    for (def = fs_event_statements; def->label; ++def) {
+        if (!strcmp(def->label, label) && (!def->driver || !strcmp(def->driver, db_driver))) {
+            char *sql = apr_pstrdup(pool, def->sql), *m;
+            while ((m = strstr(sql, "%s"))) memcpy(m, "?1", 2);
+            return sql;
+        }
+    }
+    ck_abort_msg("no statement %s", label);
+    return NULL;
+}
+
+/* SQLite: the keyed candidates are found from the key table, not by walking the topic's
+ * subscriptions (that plan made a write cost every subscription of its type again). */
+START_TEST(keyed_candidates_plan)
+{
+    apr_array_header_t *plan;
+
+    if (strcmp(db_driver, "sqlite3")) return;   /* PostgreSQL plans by its statistics */
+    ready();
+    plan = select_all(apr_pstrcat(pool, "EXPLAIN QUERY PLAN ",
+                                  event_statement_sql("fhirsub_sub_candidates_keyed"), NULL));
+    ck_assert_int_gt(plan->nelts, 0);
+    ck_assert_msg(strstr(APR_ARRAY_IDX(plan, 0, const char *), "SEARCH k USING"),
+                  "first step: %s", APR_ARRAY_IDX(plan, 0, const char *));
+    plan = select_all(apr_pstrcat(pool, "EXPLAIN QUERY PLAN ",
+                                  event_statement_sql("fhirsub_sub_candidates_unkeyed"), NULL));
+    ck_assert_msg(!strstr(apr_array_pstrcat(pool, plan, '\n'), "SCAN fhirsub_subscription"),
+                  "the unkeyed candidates are read through an index");
+}
+END_TEST
+
 START_TEST(query_errors_reported)
 {
     fs_sub_t *s = (fs_sub_t *)1;
@@ -1293,6 +1328,7 @@ static TCase *store_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, event_candidate_subs);
     tcase_add_test(tc, event_candidate_keys);
     tcase_add_test(tc, migrate_v1_keeps_candidates);
+    tcase_add_test(tc, keyed_candidates_plan);
     return tc;
 }
 
