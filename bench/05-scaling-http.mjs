@@ -112,14 +112,15 @@ await runBench(async () => {
     const started = Date.now();
     const elapsed = (what) => console.log(`    (${what}: ${Math.round((Date.now() - started) / 1000)} s into the bench)`);
     // A and B: non-matching subscriptions
-    for (const [series, template, token] of [
-      ['A non-matching subscriptions, other resource types', otherType.id, true],
-      ['B non-matching subscriptions, same resource type', sameType.id, false],
+    // each copy with its own filter value, as one subscription per patient would have
+    for (const [series, template, token, distinct] of [
+      ['A non-matching subscriptions, other resource types', otherType.id, true, 'bench-other'],
+      ['B non-matching subscriptions, same resource type', sameType.id, false, 'bench-other-value'],
     ]) {
       const points = [];
       for (const n of SUB_POINTS) {
         await deleteSubscriptions(ctx, 'bench-nm-');
-        await cloneSubscriptions(ctx, template, n - 1, 'bench-nm-');
+        await cloneSubscriptions(ctx, template, n - 1, 'bench-nm-', { distinct });
         await settleDatabase(ctx);
         assert.equal(await liveSubs(ctx), base + n - 1);
         const m = await measure(ctx, { ...opts, token });
@@ -127,7 +128,7 @@ await runBench(async () => {
         points.push({ n, m });
       }
       await deleteSubscriptions(ctx, 'bench-nm-');
-      await cloneSubscriptions(ctx, template, SUB_POINTS[0] - 1, 'bench-nm-');
+      await cloneSubscriptions(ctx, template, SUB_POINTS[0] - 1, 'bench-nm-', { distinct });
       await settleDatabase(ctx);
       const again = await measure(ctx, { ...opts, token });
       await deleteSubscriptions(ctx, 'bench-nm-');

@@ -67,7 +67,7 @@ await withStack({ clients: CLIENTS }, async (ctx, cleanups) => {
   let first = null;
   let live = 2;
   for (const total of SUBS) {
-    await cloneSubscriptions(ctx, other.id, total - live, `other-${live}-`);
+    await cloneSubscriptions(ctx, other.id, total - live, `other-${live}-`, { distinct: 'matches-no-write' });
     await settleDatabase(ctx);
     live = total;
     const m = await measure(ctx, tokens);
@@ -77,7 +77,7 @@ await withStack({ clients: CLIENTS }, async (ctx, cleanups) => {
 });
 await withStack({ clients: CLIENTS }, async (ctx, cleanups) => {
   const { sub, tokens, other } = await setUp(ctx, cleanups);
-  await cloneSubscriptions(ctx, other.id, SUBS[0] - 2, 'other-');
+  await cloneSubscriptions(ctx, other.id, SUBS[0] - 2, 'other-', { distinct: 'matches-no-write' });
   let first = null;
   let stored = 0;
   for (const total of EVENTS) {

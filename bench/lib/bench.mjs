@@ -324,20 +324,26 @@ const SUB_COPY_COLUMNS = [
 /**
  * Inserts `count` copies of the Subscription row `templateId`, ids `${prefix}${i}` (i from 1),
  * with copies of its index keys (fhirsub_sub_key), in two statements. The copies match
- * exactly what the template matches and are found the way it is.
+ * exactly what the template matches and are found the way it is. With `distinct`, a filter
+ * value of the template: each copy has `${distinct}-${i}` instead (in its filters, criteria,
+ * resource and keys), as one subscription per patient would.
  */
-export async function cloneSubscriptions(ctx, templateId, count, prefix) {
+export async function cloneSubscriptions(ctx, templateId, count, prefix, { distinct } = {}) {
   if (count <= 0) return;
-  const cols = SUB_COPY_COLUMNS.join(', ');
   const newId = `${sqlText(prefix)} || CAST(n_.i AS VARCHAR(20))`;
+  const own = (expr) => (distinct
+    ? `REPLACE(${expr}, ${sqlText(distinct)}, ${sqlText(`${distinct}-`)} || CAST(n_.i AS VARCHAR(20)))`
+    : expr);
+  const perCopy = new Set(['filters', 'criteria', 'resource']);
+  const values = SUB_COPY_COLUMNS.map((c) => (perCopy.has(c) ? own(`t.${c}`) : `t.${c}`));
   await ctx.query(
-    `${series(count)} INSERT INTO fhirsub_subscription (id, ${cols})` +
-      ` SELECT ${newId}, ${SUB_COPY_COLUMNS.map((c) => `t.${c}`).join(', ')}` +
+    `${series(count)} INSERT INTO fhirsub_subscription (id, ${SUB_COPY_COLUMNS.join(', ')})` +
+      ` SELECT ${newId}, ${values.join(', ')}` +
       ` FROM n_ CROSS JOIN fhirsub_subscription t WHERE t.id = ${sqlText(templateId)}`,
   );
   await ctx.query(
     `${series(count)} INSERT INTO fhirsub_sub_key (key, subscription_id)` +
-      ` SELECT k.key, ${newId} FROM n_ CROSS JOIN fhirsub_sub_key k` +
+      ` SELECT ${own('k.key')}, ${newId} FROM n_ CROSS JOIN fhirsub_sub_key k` +
       ` WHERE k.subscription_id = ${sqlText(templateId)}`,
   );
 }

@@ -18,6 +18,9 @@
     "(topic = %s OR (topic = '' AND (criteria = %s OR criteria LIKE %s)))"
 #define CANDIDATE_OF_TOPIC_S \
     "(s.topic = %s OR (s.topic = '' AND (s.criteria = %s OR s.criteria LIKE %s)))"
+#define CANDIDATES_UNKEYED \
+    "SELECT " CANDIDATE_COLUMNS " FROM fhirsub_subscription" \
+    " WHERE keyed = 0 AND status IN ('active', 'error') AND " CANDIDATE_OF_TOPIC
 
 const fs_stmt_def_t fs_event_statements[] = {
     { "fhirsub_change_insert",
@@ -41,22 +44,19 @@ const fs_stmt_def_t fs_event_statements[] = {
     { "fhirsub_sub_candidates",
       "SELECT " CANDIDATE_COLUMNS " FROM fhirsub_subscription"
       " WHERE status IN ('active', 'error') AND " CANDIDATE_OF_TOPIC, NULL },
-    /* else those without keys, */
-    { "fhirsub_sub_candidates_unkeyed",
-      "SELECT " CANDIDATE_COLUMNS " FROM fhirsub_subscription"
-      " WHERE keyed = 0 AND status IN ('active', 'error') AND " CANDIDATE_OF_TOPIC, NULL },
-    /* and those with one of the write's keys (a JSON array of strings, fs_subkey.h).
-     * SQLite: CROSS JOIN keeps the key table outside, else its planner walks every
-     * subscription of the topic and probes the keys of each. */
+    /* else, in one round trip, those without keys and those with one of the write's keys
+     * (a JSON array of strings, fs_subkey.h). SQLite: CROSS JOIN keeps the key table
+     * outside, else its planner walks every subscription of the topic and probes the
+     * keys of each. */
     { "fhirsub_sub_candidates_keyed",
-      "SELECT DISTINCT " CANDIDATE_COLUMNS_S " FROM fhirsub_sub_key k"
-      " CROSS JOIN fhirsub_subscription s"
+      CANDIDATES_UNKEYED " UNION ALL SELECT DISTINCT " CANDIDATE_COLUMNS_S
+      " FROM fhirsub_sub_key k CROSS JOIN fhirsub_subscription s"
       " WHERE k.key IN (SELECT value FROM json_each(%s)) AND s.id = k.subscription_id"
-      " AND s.keyed = 1"
-      " AND s.status IN ('active', 'error') AND " CANDIDATE_OF_TOPIC_S, "sqlite3" },
+      " AND s.keyed = 1 AND s.status IN ('active', 'error') AND " CANDIDATE_OF_TOPIC_S,
+      "sqlite3" },
     { "fhirsub_sub_candidates_keyed_pg",
-      "SELECT DISTINCT " CANDIDATE_COLUMNS_S " FROM fhirsub_sub_key k"
-      " JOIN fhirsub_subscription s ON s.id = k.subscription_id"
+      CANDIDATES_UNKEYED " UNION ALL SELECT DISTINCT " CANDIDATE_COLUMNS_S
+      " FROM fhirsub_sub_key k JOIN fhirsub_subscription s ON s.id = k.subscription_id"
       " WHERE k.key IN (SELECT jsonb_array_elements_text(CAST(%s AS jsonb)))"
       " AND s.keyed = 1 AND s.status IN ('active', 'error') AND " CANDIDATE_OF_TOPIC_S,
       "pgsql" },
@@ -147,18 +147,12 @@ static apr_status_t pair_candidates(fs_store_t *store, apr_pool_t *p, const char
 {
     /* LIKE only narrows (case and '_' aside); fs_match_subscription decides */
     const char *like = apr_pstrcat(p, type, "?%", NULL);
-    const char *args[] = { url, type, like };
-    const char *keyed[] = { keys_json, url, type, like };
-    apr_status_t rv;
+    const char *args[] = { url, type, like, keys_json, url, type, like };
+    const char *label = strcmp(apr_dbd_name(store->driver), "pgsql")
+                        ? "fhirsub_sub_candidates_keyed" : "fhirsub_sub_candidates_keyed_pg";
 
     if (!keys_json) return add_candidates(store, p, "fhirsub_sub_candidates", 3, args, subs);
-    rv = add_candidates(store, p, "fhirsub_sub_candidates_unkeyed", 3, args, subs);
-    if (rv == APR_SUCCESS) {
-        const char *label = strcmp(apr_dbd_name(store->driver), "pgsql")
-                            ? "fhirsub_sub_candidates_keyed" : "fhirsub_sub_candidates_keyed_pg";
-        rv = add_candidates(store, p, label, 4, keyed, subs);
-    }
-    return rv;
+    return add_candidates(store, p, label, 7, args, subs);
 }
 
 apr_status_t fs_event_candidate_subs(fs_store_t *store, apr_pool_t *p,
