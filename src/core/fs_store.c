@@ -7,8 +7,6 @@
 #include "fs_store.h"
 #include "fs_store_int.h"
 #include "fs_event.h"
-#include "fs_match.h"
-#include "fs_subkey.h"
 
 /* ---- schema -------------------------------------------------------------
  * Types and syntax common to SQLite 3 and PostgreSQL. Times are epoch
@@ -88,9 +86,9 @@ static const char *const schema_v1[] = {
     NULL
 };
 
-/* v2: the index of subscription filter values (fs_subkey.h). Rows from before it are
- * keyed = 0, candidates for every write of their topic as they always were, until
- * their next update; the (topic, status) index gives way to one that skips keyed rows. */
+/* v2: the index of subscription filter values (fs_subkey.h); apply_step then gives the
+ * rows already there their keys (fs_subkey_backfill). The (topic, status) index gives
+ * way to one that skips keyed rows. */
 static const char *const schema_v2[] = {
     "ALTER TABLE fhirsub_subscription ADD COLUMN keyed INTEGER NOT NULL DEFAULT 0",
     "CREATE TABLE IF NOT EXISTS fhirsub_sub_key ("
@@ -503,6 +501,8 @@ static apr_status_t apply_step(fs_store_t *store, apr_pool_t *p, int step,
         for (sql = schema_steps[step - 1]; *sql && rv == APR_SUCCESS; ++sql) {
             rv = run_ddl(store, p, *sql, perr);
         }
+        /* v2: the subscriptions already there get their keys in the same transaction */
+        if (rv == APR_SUCCESS && step == 2) rv = fs_subkey_backfill(store, p, perr);
         if (rv == APR_SUCCESS) {
             rv = run_ddl(store, p, apr_psprintf(p,
                 "UPDATE fhirsub_schema SET version = %d, updated_ms = %" APR_INT64_T_FMT
@@ -586,32 +586,6 @@ static fs_sub_t *sub_from_row(apr_pool_t *p, const char **c)
     return s;
 }
 
-/* Replace the subscription's index keys (fs_subkey.h) with those of its filters. Filters
- * that do not parse leave it unkeyed: a candidate for every write, where matching logs
- * the problem. */
-static apr_status_t write_keys(fs_store_t *store, apr_pool_t *p, const fs_sub_t *s)
-{
-    const char *id[] = { s->id };
-    apr_array_header_t *filters, *keys = NULL;
-    const char *err = NULL;
-    apr_status_t rv;
-    int i;
-
-    rv = exec(store, p, "fhirsub_sub_key_delete", NULL, 1, id);
-    if (APR_SUCCESS == fs_match_sub_filters(&filters, p, s, &err)) {
-        keys = fs_subkey_of_filters(p, filters);
-    }
-    for (i = 0; rv == APR_SUCCESS && keys && i < keys->nelts; ++i) {
-        const char *row[] = { APR_ARRAY_IDX(keys, i, const char *), s->id };
-        rv = exec(store, p, "fhirsub_sub_key_insert", NULL, 2, row);
-    }
-    if (rv == APR_SUCCESS) {
-        const char *keyed[] = { keys ? "1" : "0", s->id };
-        rv = exec(store, p, "fhirsub_sub_set_keyed", NULL, 2, keyed);
-    }
-    return rv;
-}
-
 apr_status_t fs_store_sub_insert(fs_store_t *store, apr_pool_t *p, const fs_sub_t *s)
 {
     const char *args[SUB_NCOLUMNS] = {
@@ -628,7 +602,7 @@ apr_status_t fs_store_sub_insert(fs_store_t *store, apr_pool_t *p, const fs_sub_
 
     if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
     rv = exec(store, p, "fhirsub_sub_insert", NULL, SUB_NCOLUMNS, args);
-    if (rv == APR_SUCCESS) rv = write_keys(store, p, s);
+    if (rv == APR_SUCCESS) rv = fs_subkey_write(store, p, s);
     return tx_end(store, p, tx, rv);
 }
 
@@ -681,7 +655,7 @@ apr_status_t fs_store_sub_update(fs_store_t *store, apr_pool_t *p, const fs_sub_
 
     if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
     rv = exec(store, p, "fhirsub_sub_update", &nrows, 17, args);
-    if (rv == APR_SUCCESS && nrows > 0) rv = write_keys(store, p, s);
+    if (rv == APR_SUCCESS && nrows > 0) rv = fs_subkey_write(store, p, s);
     rv = tx_end(store, p, tx, rv);
     if (rv != APR_SUCCESS || nrows > 0) return rv;
     rv = fs_store_sub_get(store, p, s->id, &current);

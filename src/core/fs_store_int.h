@@ -33,4 +33,14 @@ const char *fs_store_i64(apr_pool_t *p, apr_int64_t v);
 apr_int64_t fs_store_to_i64(const char *s);
 fs_sub_t *fs_store_sub_from_row(apr_pool_t *p, const char **cols);
 
+/* fs_subkey_store.c: a subscription's index keys (fs_subkey.h). */
+
+/* Replace the keys of s with those of its filters and set its keyed flag; inside the
+ * transaction that writes s. Filters that do not parse leave it unkeyed (a candidate for
+ * every write, where matching logs the problem). */
+apr_status_t fs_subkey_write(fs_store_t *store, apr_pool_t *p, const fs_sub_t *s);
+
+/* Schema step 2, before any statement is prepared: keys for every subscription stored. */
+apr_status_t fs_subkey_backfill(fs_store_t *store, apr_pool_t *p, const char **perr);
+
 #endif

@@ -1211,14 +1211,16 @@ START_TEST(event_candidate_keys)
 }
 END_TEST
 
-/* A schema v1 database: its subscriptions have no keys and stay candidates after the
- * migration to v2 (keyed = 0) until they are updated. */
-START_TEST(migrate_v1_keeps_candidates)
+/* A schema v1 database: the migration to v2 gives its subscriptions their keys (those
+ * without a filter that has keys stay candidates for every write). */
+START_TEST(migrate_v1_indexes_stored_subscriptions)
 {
     fs_topics_t *topics = shipped_topics();
 
     ready();
     insert_sub(filtered_sub("old", NULL, "identifier", "A"));
+    insert_sub(filtered_sub("old-name", NULL, "name", "Smith"));
+    insert_sub(filtered_sub("old-classic", "Patient?identifier=B", NULL, NULL));
     sql("DROP INDEX fhirsub_subscription_candidate");
     sql("DROP TABLE fhirsub_sub_key");
     sql("ALTER TABLE fhirsub_subscription DROP COLUMN keyed");
@@ -1229,9 +1231,13 @@ START_TEST(migrate_v1_keeps_candidates)
     fs_store_forget_prepared(store.prepared);
     ready();
     ck_assert_int_eq(count("SELECT version FROM fhirsub_schema"), FS_SCHEMA_VERSION);
-    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_subscription WHERE keyed = 0"), 1);
-    ck_assert_str_eq(candidate_ids_keyed(topics, "Patient", NULL, KEYS_B), "old");
-    ck_assert_str_eq(candidate_ids_keyed(topics, "Patient", NULL, KEYS_A), "old");
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_subscription WHERE keyed = 1"), 2);
+    ck_assert_str_eq(select_one("SELECT key FROM fhirsub_sub_key WHERE subscription_id = 'old'"),
+                     "Patient.identifier=A");
+    ck_assert_str_eq(candidate_ids_keyed(topics, "Patient", NULL, KEYS_A), "old old-name");
+    ck_assert_str_eq(candidate_ids_keyed(topics, "Patient", NULL, KEYS_B),
+                     "old-classic old-name");
+    ck_assert_str_eq(candidate_ids_keyed(topics, "Patient", NULL, "[]"), "old-name");
 }
 END_TEST
 
@@ -1324,7 +1330,7 @@ static TCase *store_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, group_alone);
     tcase_add_test(tc, event_candidate_subs);
     tcase_add_test(tc, event_candidate_keys);
-    tcase_add_test(tc, migrate_v1_keeps_candidates);
+    tcase_add_test(tc, migrate_v1_indexes_stored_subscriptions);
     tcase_add_test(tc, keyed_candidates_plan);
     return tc;
 }
