@@ -283,6 +283,31 @@ export async function wrk(url, { method, body, headers, connections = 16, thread
   }
 }
 
+/** CPU seconds (user + system, all threads) the processes have used so far; gone ones count 0. */
+export function cpuSeconds(pids) {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      // fields after the ")" that closes the command name: utime is the 12th, stime the 13th
+      const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return ticks / 100; // USER_HZ
+}
+
+/** Wraps a wrk turn: adds cpuPerRequestUs, the CPU the processes of pids() spent per answered request. */
+export function withCpu(pids, turn) {
+  return async () => {
+    const list = pids();
+    const before = cpuSeconds(list);
+    const result = await turn();
+    return { ...result, cpuPerRequestUs: ((cpuSeconds(list) - before) * 1e6) / result.requests };
+  };
+}
+
 /**
  * Measures several variants in turn, `rounds` times (ABAB..., so drift from other load on the
  * machine hits each alike), and returns per variant {median rps, runs}. variants: {name: () =>

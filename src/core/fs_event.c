@@ -1,5 +1,6 @@
 #include <stdlib.h>
 #include <string.h>
+#include <apr_hash.h>
 #include <apr_strings.h>
 
 #include "fs_log.h"
@@ -13,14 +14,38 @@
 #define CANDIDATE_COLUMNS_S \
     "s.id, s.status, s.shape, s.topic, s.criteria, s.filters, s.version_id"
 #define CANDIDATE_NCOLUMNS 7
-/* Parameters: the topic url, the type, "Type?%" (classic criteria). */
-#define CANDIDATE_OF_TOPIC \
-    "(topic = %s OR (topic = '' AND (criteria = %s OR criteria LIKE %s)))"
-#define CANDIDATE_OF_TOPIC_S \
-    "(s.topic = %s OR (s.topic = '' AND (s.criteria = %s OR s.criteria LIKE %s)))"
-#define CANDIDATES_UNKEYED \
-    "SELECT " CANDIDATE_COLUMNS " FROM fhirsub_subscription" \
-    " WHERE keyed = 0 AND status IN ('active', 'error') AND " CANDIDATE_OF_TOPIC
+#define LIVE "status IN ('active', 'error')"
+
+/* The candidates of a write (fs_event_candidate_subs): a topic's subscriptions, and the
+ * classic ones whose criteria are the type or start with "Type?", through the (topic,
+ * keyed, status) index; then, when the write's keys are known, the keyed ones among them
+ * only through fhirsub_sub_key. Parameters: the topic url, the type, then for SQLite the
+ * type followed by '@' (the criteria as the range [type, type@): '@' follows '?', and a
+ * range is served by the index where LIKE with a parameter costs five times as much), for
+ * PostgreSQL "Type?%" (its text order follows the collation: LIKE there). Both only
+ * narrow: fs_match_subscription decides. No OR across the index: one branch each. */
+#define OF_TOPIC(keyed) \
+    "SELECT " CANDIDATE_COLUMNS " FROM fhirsub_subscription WHERE topic = %s" keyed \
+    " AND " LIVE
+#define OF_TYPE(keyed, criteria) \
+    " UNION ALL SELECT " CANDIDATE_COLUMNS " FROM fhirsub_subscription WHERE topic = ''" \
+    keyed " AND " LIVE " AND " criteria
+#define CRITERIA_SQLITE "criteria >= %s AND criteria < %s"
+#define CRITERIA_PG "(criteria = %s OR criteria LIKE %s)"
+/* The keyed ones holding one of the keys (a JSON array of strings, fs_subkey.h). A
+ * subscription with two of them comes twice; SQLite: CROSS JOIN keeps the keys outside,
+ * else its planner walks every subscription of the topic and probes the keys of each. */
+#define KEYED_SQLITE \
+    " UNION ALL SELECT " CANDIDATE_COLUMNS_S " FROM json_each(%s) w" \
+    " CROSS JOIN fhirsub_sub_key k CROSS JOIN fhirsub_subscription s" \
+    " WHERE k.key = w.value AND s.id = k.subscription_id AND s.keyed = 1 AND s." LIVE \
+    " AND (s.topic = %s OR (s.topic = '' AND s.criteria >= %s AND s.criteria < %s))"
+#define KEYED_PG \
+    " UNION ALL SELECT " CANDIDATE_COLUMNS_S " FROM fhirsub_sub_key k" \
+    " JOIN fhirsub_subscription s ON s.id = k.subscription_id" \
+    " WHERE k.key IN (SELECT jsonb_array_elements_text(CAST(%s AS jsonb)))" \
+    " AND s.keyed = 1 AND s." LIVE " AND (s.topic = %s OR (s.topic = ''" \
+    " AND (s.criteria = %s OR s.criteria LIKE %s)))"
 
 const fs_stmt_def_t fs_event_statements[] = {
     { "fhirsub_change_insert",
@@ -38,28 +63,17 @@ const fs_stmt_def_t fs_event_statements[] = {
     { "fhirsub_sub_list_live",
       "SELECT " SUB_COLUMNS " FROM fhirsub_subscription"
       " WHERE status IN ('active', 'error') ORDER BY id", NULL },
-    /* The candidates of a write (fs_event_candidate_subs), through the (topic, keyed,
-     * status) index: what matching reads, not the stored resource. Every live one of
-     * the topic or type, when the write's keys are unknown: */
+    /* Candidates (above): all of them, when the write's keys are unknown, */
     { "fhirsub_sub_candidates",
-      "SELECT " CANDIDATE_COLUMNS " FROM fhirsub_subscription"
-      " WHERE status IN ('active', 'error') AND " CANDIDATE_OF_TOPIC, NULL },
-    /* else, in one round trip, those without keys and those with one of the write's keys
-     * (a JSON array of strings, fs_subkey.h). SQLite: CROSS JOIN keeps the key table
-     * outside, else its planner walks every subscription of the topic and probes the
-     * keys of each. */
+      OF_TOPIC("") OF_TYPE("", CRITERIA_SQLITE), "sqlite3" },
+    { "fhirsub_sub_candidates_pg",
+      OF_TOPIC("") OF_TYPE("", CRITERIA_PG), "pgsql" },
+    /* else, in one round trip, those without keys and the keyed ones holding one */
     { "fhirsub_sub_candidates_keyed",
-      CANDIDATES_UNKEYED " UNION ALL SELECT DISTINCT " CANDIDATE_COLUMNS_S
-      " FROM fhirsub_sub_key k CROSS JOIN fhirsub_subscription s"
-      " WHERE k.key IN (SELECT value FROM json_each(%s)) AND s.id = k.subscription_id"
-      " AND s.keyed = 1 AND s.status IN ('active', 'error') AND " CANDIDATE_OF_TOPIC_S,
+      OF_TOPIC(" AND keyed = 0") OF_TYPE(" AND keyed = 0", CRITERIA_SQLITE) KEYED_SQLITE,
       "sqlite3" },
     { "fhirsub_sub_candidates_keyed_pg",
-      CANDIDATES_UNKEYED " UNION ALL SELECT DISTINCT " CANDIDATE_COLUMNS_S
-      " FROM fhirsub_sub_key k JOIN fhirsub_subscription s ON s.id = k.subscription_id"
-      " WHERE k.key IN (SELECT jsonb_array_elements_text(CAST(%s AS jsonb)))"
-      " AND s.keyed = 1 AND s.status IN ('active', 'error') AND " CANDIDATE_OF_TOPIC_S,
-      "pgsql" },
+      OF_TOPIC(" AND keyed = 0") OF_TYPE(" AND keyed = 0", CRITERIA_PG) KEYED_PG, "pgsql" },
     /* PostgreSQL: numbering in one statement, one round trip less under the lock */
     { "fhirsub_event_number",
       "WITH bumped AS (UPDATE fhirsub_subscription"
@@ -101,8 +115,10 @@ static fs_sub_t *candidate_from_row(apr_pool_t *p, const char **c)
     return s;
 }
 
+/* Rows into subs, each subscription once (seen: id -> id). */
 static apr_status_t add_candidates(fs_store_t *store, apr_pool_t *p, const char *label,
-                                   int nargs, const char **args, apr_array_header_t *subs)
+                                   int nargs, const char **args, apr_hash_t *seen,
+                                   apr_array_header_t *subs)
 {
     apr_array_header_t *rows;
     apr_status_t rv;
@@ -110,8 +126,10 @@ static apr_status_t add_candidates(fs_store_t *store, apr_pool_t *p, const char 
 
     rv = fs_store_select(store, p, label, nargs, args, CANDIDATE_NCOLUMNS, &rows);
     for (i = 0; rv == APR_SUCCESS && i < rows->nelts; ++i) {
-        APR_ARRAY_PUSH(subs, fs_sub_t *) =
-            candidate_from_row(p, APR_ARRAY_IDX(rows, i, const char **));
+        fs_sub_t *s = candidate_from_row(p, APR_ARRAY_IDX(rows, i, const char **));
+        if (apr_hash_get(seen, s->id, APR_HASH_KEY_STRING)) continue;
+        apr_hash_set(seen, s->id, APR_HASH_KEY_STRING, s->id);
+        APR_ARRAY_PUSH(subs, fs_sub_t *) = s;
     }
     return rv;
 }
@@ -140,19 +158,21 @@ static apr_array_header_t *topics_for_types(apr_pool_t *p, const fs_topics_t *to
 #define NO_SUCH_VALUE "#"
 
 /* One topic-and-type pair's candidates: all of them, or the unkeyed and the keyed that
- * hold one of keys_json. */
+ * hold one of keys_json (statements and parameters above). */
 static apr_status_t pair_candidates(fs_store_t *store, apr_pool_t *p, const char *url,
                                     const char *type, const char *keys_json,
-                                    apr_array_header_t *subs)
+                                    apr_hash_t *seen, apr_array_header_t *subs)
 {
-    /* LIKE only narrows (case and '_' aside); fs_match_subscription decides */
-    const char *like = apr_pstrcat(p, type, "?%", NULL);
-    const char *args[] = { url, type, like, keys_json, url, type, like };
-    const char *label = strcmp(apr_dbd_name(store->driver), "pgsql")
-                        ? "fhirsub_sub_candidates_keyed" : "fhirsub_sub_candidates_keyed_pg";
+    int pg = !strcmp(apr_dbd_name(store->driver), "pgsql");
+    const char *bound = pg ? apr_pstrcat(p, type, "?%", NULL) : apr_pstrcat(p, type, "@", NULL);
+    const char *args[] = { url, type, bound, keys_json, url, type, bound };
 
-    if (!keys_json) return add_candidates(store, p, "fhirsub_sub_candidates", 3, args, subs);
-    return add_candidates(store, p, label, 7, args, subs);
+    if (!keys_json) {
+        return add_candidates(store, p, pg ? "fhirsub_sub_candidates_pg"
+                                           : "fhirsub_sub_candidates", 3, args, seen, subs);
+    }
+    return add_candidates(store, p, pg ? "fhirsub_sub_candidates_keyed_pg"
+                                       : "fhirsub_sub_candidates_keyed", 7, args, seen, subs);
 }
 
 apr_status_t fs_event_candidate_subs(fs_store_t *store, apr_pool_t *p,
@@ -161,17 +181,18 @@ apr_status_t fs_event_candidate_subs(fs_store_t *store, apr_pool_t *p,
                                      apr_array_header_t **psubs)
 {
     apr_array_header_t *urls = topics_for_types(p, topics, types);
+    apr_hash_t *seen = apr_hash_make(p);
     apr_status_t rv = APR_SUCCESS;
     int i;
 
-    /* One query (or two) per topic and per type, paired: usually one pair in all. */
+    /* One query per topic and per type, paired: usually one pair in all. */
     *psubs = apr_array_make(p, 8, sizeof(fs_sub_t *));
     for (i = 0; rv == APR_SUCCESS && (i < urls->nelts || i < types->nelts); ++i) {
         const char *url = i < urls->nelts ? APR_ARRAY_IDX(urls, i, const char *)
                                           : NO_SUCH_VALUE;
         const char *type = i < types->nelts ? APR_ARRAY_IDX(types, i, const char *)
                                             : NO_SUCH_VALUE;
-        rv = pair_candidates(store, p, url, type, keys_json, *psubs);
+        rv = pair_candidates(store, p, url, type, keys_json, seen, *psubs);
     }
     return rv;
 }

@@ -1184,6 +1184,10 @@ START_TEST(event_candidate_keys)
                      "c-all k-ab k-b u-name u-none");
     ck_assert_str_eq(candidate_ids_keyed(topics, "Patient", NULL, "[]"),
                      "c-all u-name u-none");
+    /* two of its keys in one write: still one candidate */
+    ck_assert_str_eq(candidate_ids_keyed(topics, "Patient", NULL,
+                                         "[\"Patient.identifier=A\",\"Patient.identifier=B\"]"),
+                     "c-a c-all k-a k-ab k-b u-name u-none");
     ck_assert_str_eq(candidate_ids(topics, "Patient", NULL),
                      "c-a c-all k-a k-ab k-b u-name u-none");
     /* keys of another type or topic find nothing of these */
@@ -1269,6 +1273,11 @@ START_TEST(keyed_candidates_plan)
                              event_statement_sql("fhirsub_sub_candidates_keyed"), NULL)), '\n');
     ck_assert_msg(strstr(plan, "SEARCH k USING COVERING INDEX sqlite_autoindex_fhirsub_sub_key_1"
                                " (key=?)"), "keys first:\n%s", plan);
+    ck_assert_msg(!strstr(plan, "(key=? AND subscription_id=?)"),
+                  "keys not probed per subscription:\n%s", plan);
+    ck_assert_msg(!strstr(plan, "SCAN fhirsub_subscription"), "no scan:\n%s", plan);
+    plan = apr_array_pstrcat(pool, select_all(apr_pstrcat(pool, "EXPLAIN QUERY PLAN ",
+                             event_statement_sql("fhirsub_sub_candidates"), NULL)), '\n');
     ck_assert_msg(!strstr(plan, "SCAN fhirsub_subscription"), "no scan:\n%s", plan);
 }
 END_TEST
