@@ -143,7 +143,7 @@ static int issue_token(fhirsub_req *q, fs_store_t *store, apr_array_header_t *su
     int i;
 
     memset(&grant, 0, sizeof(grant));
-    if (APR_SUCCESS != fs_id_new(&grant.id, q->r->pool)) {
+    if (APR_SUCCESS != fs_id_new_ordered(&grant.id, q->r->pool, q->now)) {
         return fhirsub_send_error(q->r, HTTP_INTERNAL_SERVER_ERROR, "exception",
                                   "no random source for a token id");
     }

@@ -12,20 +12,16 @@ static void hex_bytes(char *out, const unsigned char *bytes, apr_size_t n)
     }
 }
 
-apr_status_t fs_id_new(const char **pid, apr_pool_t *p)
+/* The 16 bytes as a lowercase 8-4-4-4-12 UUID, with the version nibble and variant set. */
+static const char *uuid_format(apr_pool_t *p, unsigned char *b, int version)
 {
     /* the dashes of the 8-4-4-4-12 layout, as byte offsets into the 16 bytes */
     static const apr_size_t groups[] = { 0, 4, 6, 8, 10, 16 };
-    unsigned char b[16];
     char *id, *s;
     apr_size_t i;
-    apr_status_t rv;
 
-    *pid = NULL;
-    if (APR_SUCCESS != (rv = apr_generate_random_bytes(b, sizeof(b)))) goto leave;
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);  /* version 4: random */
+    b[6] = (unsigned char)((b[6] & 0x0f) | (version << 4));
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);  /* RFC 4122 variant */
-
     s = id = apr_palloc(p, FS_ID_LEN + 1);
     for (i = 0; i + 1 < sizeof(groups) / sizeof(groups[0]); ++i) {
         if (i > 0) *s++ = '-';
@@ -33,7 +29,30 @@ apr_status_t fs_id_new(const char **pid, apr_pool_t *p)
         s += 2 * (groups[i + 1] - groups[i]);
     }
     *s = '\0';
-    *pid = id;
-leave:
-    return rv;
+    return id;
+}
+
+apr_status_t fs_id_new(const char **pid, apr_pool_t *p)
+{
+    unsigned char b[16];
+    apr_status_t rv;
+
+    *pid = NULL;
+    if (APR_SUCCESS != (rv = apr_generate_random_bytes(b, sizeof(b)))) return rv;
+    *pid = uuid_format(p, b, 4);
+    return APR_SUCCESS;
+}
+
+apr_status_t fs_id_new_ordered(const char **pid, apr_pool_t *p, apr_time_t now)
+{
+    apr_uint64_t ms = (apr_uint64_t)(now / 1000);
+    unsigned char b[16];
+    apr_status_t rv;
+    int i;
+
+    *pid = NULL;
+    if (APR_SUCCESS != (rv = apr_generate_random_bytes(b + 6, sizeof(b) - 6))) return rv;
+    for (i = 5; i >= 0; --i, ms >>= 8) b[i] = (unsigned char)(ms & 0xff);
+    *pid = uuid_format(p, b, 7);
+    return APR_SUCCESS;
 }

@@ -36,7 +36,8 @@ const ODDKEY_PATH = '/oddkey/R4';
 const WS_URL = wsUrlFor(9, 'subscriptions-r4');
 const WS_URL_R5 = wsUrlFor(9, 'subscriptions-r5');
 const LIFETIME = 60;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+// grant ids (jti): UUID version 7, time-ordered (its first 48 bits: issue time in ms)
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 let stack;
 let key;
@@ -106,7 +107,9 @@ async function assertTokenAnswer(res, { user, ids, wsUrl = WS_URL }) {
   assert.equal(jwt.payload.sub, user);
   assert.equal(jwt.payload.iss, 'mod_fhirsub');
   assert.equal(jwt.payload.aud, 'fhirsub-ws');
-  assert.match(jwt.payload.jti, UUID);
+  assert.match(jwt.payload.jti, UUID_V7);
+  const jtiMs = parseInt(jwt.payload.jti.replace(/-/g, '').slice(0, 12), 16);
+  assert.equal(Math.floor(jtiMs / 1000), jwt.payload.iat, 'the grant id starts with the issue time');
   assert.deepEqual(jwt.payload.subscriptions, ids);
   assert.equal(jwt.payload.exp - jwt.payload.iat, LIFETIME);
   assert.ok(Math.abs(jwt.payload.iat - Date.now() / 1000) < 30, `iat ${jwt.payload.iat} is now`);

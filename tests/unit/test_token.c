@@ -971,30 +971,69 @@ END_TEST
 /**************************************************************************************************/
 /* ids */
 
+/* id is a lowercase 8-4-4-4-12 UUID of that version, RFC 4122 variant, not in seen. */
+static void check_uuid(apr_hash_t *seen, const char *id, char version)
+{
+    int k;
+
+    ck_assert_uint_eq(strlen(id), FS_ID_LEN);
+    for (k = 0; k < FS_ID_LEN; ++k) {
+        if (k == 8 || k == 13 || k == 18 || k == 23) {
+            ck_assert_msg(id[k] == '-', "%s: no dash at %d", id, k);
+        }
+        else {
+            ck_assert_msg(strchr("0123456789abcdef", id[k]) && id[k],
+                          "%s: not lowercase hex at %d", id, k);
+        }
+    }
+    ck_assert_msg(id[14] == version, "%s: version nibble is not %c", id, version);
+    ck_assert_msg(strchr("89ab", id[19]), "%s: variant is not RFC 4122", id);
+    ck_assert_msg(!apr_hash_get(seen, id, APR_HASH_KEY_STRING), "%s: repeated", id);
+    apr_hash_set(seen, id, APR_HASH_KEY_STRING, id);
+}
+
 START_TEST(test_new_id)
 {
     apr_hash_t *seen = apr_hash_make(pool);
     const char *id;
-    int i, k;
+    int i;
 
     for (i = 0; i < 1000; ++i) {
         ck_assert_int_eq(fs_id_new(&id, pool), APR_SUCCESS);
-        ck_assert_uint_eq(strlen(id), FS_ID_LEN);
-        for (k = 0; k < FS_ID_LEN; ++k) {
-            if (k == 8 || k == 13 || k == 18 || k == 23) {
-                ck_assert_msg(id[k] == '-', "%s: no dash at %d", id, k);
-            }
-            else {
-                ck_assert_msg(strchr("0123456789abcdef", id[k]) && id[k],
-                              "%s: not lowercase hex at %d", id, k);
-            }
-        }
-        ck_assert_msg(id[14] == '4', "%s: version nibble is not 4", id);
-        ck_assert_msg(strchr("89ab", id[19]), "%s: variant is not RFC 4122", id);
-        ck_assert_msg(!apr_hash_get(seen, id, APR_HASH_KEY_STRING), "%s: repeated", id);
-        apr_hash_set(seen, id, APR_HASH_KEY_STRING, id);
+        check_uuid(seen, id, '4');
     }
     ck_assert_uint_eq(apr_hash_count(seen), 1000);
+}
+END_TEST
+
+/* Version 7: the millisecond time first (so later ids sort after earlier ones), then
+ * random bits (so ids of the same millisecond still differ). */
+START_TEST(test_new_ordered_id)
+{
+    /* 2026-11-23T16:00:00.123Z and 1 ms, 1 s, 1 day later */
+    const apr_time_t t0 = APR_INT64_C(1795449600123000);
+    const apr_time_t later[] = { t0 + 1000, t0 + APR_USEC_PER_SEC, t0 + APR_INT64_C(86400000000) };
+    apr_hash_t *seen = apr_hash_make(pool);
+    const char *id, *prev;
+    char ms_hex[16];
+    int i;
+
+    /* 1795449600123 ms = 0x01a20922b87b: the first 48 bits, dashed after 8 hex digits */
+    apr_snprintf(ms_hex, sizeof(ms_hex), "%08" APR_UINT64_T_HEX_FMT "-%04" APR_UINT64_T_HEX_FMT,
+                 (apr_uint64_t)(t0 / 1000) >> 16, (apr_uint64_t)(t0 / 1000) & 0xffff);
+    ck_assert_str_eq(ms_hex, "01a20922-b87b");
+    for (i = 0; i < 1000; ++i) {
+        ck_assert_int_eq(fs_id_new_ordered(&id, pool, t0 + 999), APR_SUCCESS);
+        check_uuid(seen, id, '7');
+        ck_assert_msg(!strncmp(id, ms_hex, 13), "%s: does not start with the time %s", id, ms_hex);
+    }
+    prev = id;
+    for (i = 0; i < (int)(sizeof(later) / sizeof(later[0])); ++i) {
+        ck_assert_int_eq(fs_id_new_ordered(&id, pool, later[i]), APR_SUCCESS);
+        check_uuid(seen, id, '7');
+        ck_assert_msg(strcmp(prev, id) < 0, "%s made later sorts before %s", id, prev);
+        prev = id;
+    }
 }
 END_TEST
 
@@ -1034,6 +1073,7 @@ static Suite *token_suite(void)
     tcase_add_test(tc, test_pem_damaged_refused);
     tcase_add_test(tc, test_key_files);
     tcase_add_test(tc, test_new_id);
+    tcase_add_test(tc, test_new_ordered_id);
     suite_add_tcase(s, tc);
     return s;
 }
