@@ -4,6 +4,7 @@
 #include <http_log.h>
 #include <http_protocol.h>
 
+#include "fs_fhir.h"
 #include "fs_id.h"
 #include "fs_json.h"
 #include "fs_notify.h"
@@ -57,32 +58,50 @@ static apr_status_t token_ids(fhirsub_req *q, fs_params_t *pp, apr_array_header_
     return APR_SUCCESS;
 }
 
-/* Check each named subscription; answers and returns NULL on the first problem. */
+/* The ids, each once, in the order asked. */
+static apr_array_header_t *unique_ids(apr_pool_t *p, const apr_array_header_t *ids)
+{
+    apr_array_header_t *unique = apr_array_make(p, ids->nelts, sizeof(const char *));
+    int i, j, dup;
+
+    for (i = 0; i < ids->nelts; ++i) {
+        const char *id = APR_ARRAY_IDX(ids, i, const char *);
+        for (dup = 0, j = 0; j < unique->nelts; ++j) {
+            dup |= !strcmp(APR_ARRAY_IDX(unique, j, const char *), id);
+        }
+        if (!dup) APR_ARRAY_PUSH(unique, const char *) = id;
+    }
+    return unique;
+}
+
+/* May the caller's sub be bound with a token now? Answers 400 when not. */
+static int token_sub_usable(fhirsub_req *q, const fs_sub_t *sub, int *pdone)
+{
+    if (strcmp(sub->channel_type, "websocket")) {
+        *pdone = fhirsub_send_error(q->r, HTTP_BAD_REQUEST, "invalid", "Subscription/%s "
+                                    "does not use the websocket channel", sub->id);
+        return 0;
+    }
+    if (!strcmp(fs_sub_effective_status(sub, q->now), "off")) {
+        *pdone = fhirsub_send_error(q->r, HTTP_BAD_REQUEST, "business-rule",
+                                    "Subscription/%s is off", sub->id);
+        return 0;
+    }
+    return 1;
+}
+
+/* Check each named subscription (ids unique); answers and returns NULL on the first
+ * problem. */
 static apr_array_header_t *token_subs_named(fhirsub_req *q, fs_store_t *store,
                                             apr_array_header_t *ids, int *pdone)
 {
     apr_array_header_t *subs = apr_array_make(q->r->pool, ids->nelts, sizeof(fs_sub_t *));
-    int i, j;
+    int i;
 
     for (i = 0; i < ids->nelts; ++i) {
-        const char *id = APR_ARRAY_IDX(ids, i, const char *);
-        fs_sub_t *sub;
-        int dup = 0;
-        for (j = 0; j < subs->nelts; ++j) {
-            dup |= !strcmp(APR_ARRAY_IDX(subs, j, fs_sub_t *)->id, id);
-        }
-        if (dup) continue;
-        if (!(sub = fhirsub_sub_load_owned(q, store, id, pdone))) return NULL;
-        if (strcmp(sub->channel_type, "websocket")) {
-            *pdone = fhirsub_send_error(q->r, HTTP_BAD_REQUEST, "invalid", "Subscription/%s "
-                                        "does not use the websocket channel", id);
-            return NULL;
-        }
-        if (!strcmp(fs_sub_effective_status(sub, q->now), "off")) {
-            *pdone = fhirsub_send_error(q->r, HTTP_BAD_REQUEST, "business-rule",
-                                        "Subscription/%s is off", id);
-            return NULL;
-        }
+        fs_sub_t *sub = fhirsub_sub_load_owned(q, store, APR_ARRAY_IDX(ids, i, const char *),
+                                               pdone);
+        if (!sub || !token_sub_usable(q, sub, pdone)) return NULL;
         APR_ARRAY_PUSH(subs, fs_sub_t *) = sub;
     }
     return subs;
@@ -135,43 +154,108 @@ static int send_token(fhirsub_req *q, const char *token, const fs_grant_t *g)
     return fhirsub_send_json(q->r, HTTP_OK, out);
 }
 
-static int issue_token(fhirsub_req *q, fs_store_t *store, apr_array_header_t *subs)
+/* The grant for sub_ids and its signed token; OK, or the error answered. */
+static int grant_prepare(fhirsub_req *q, apr_array_header_t *sub_ids, fs_grant_t *grant,
+                         const char **ptoken)
 {
     fs_token_claims_t claims;
-    fs_grant_t grant;
-    const char *token = NULL;
-    int i;
 
-    memset(&grant, 0, sizeof(grant));
-    if (APR_SUCCESS != fs_id_new_ordered(&grant.id, q->r->pool, q->now)) {
+    memset(grant, 0, sizeof(*grant));
+    if (APR_SUCCESS != fs_id_new_ordered(&grant->id, q->r->pool, q->now)) {
         return fhirsub_send_error(q->r, HTTP_INTERNAL_SERVER_ERROR, "exception",
                                   "no random source for a token id");
     }
-    grant.owner = q->user;
-    grant.issued = q->now;
-    grant.expires = q->now + fhirsub_conf_token_lifetime(q->conf);
-    grant.sub_ids = apr_array_make(q->r->pool, subs->nelts, sizeof(const char *));
-    for (i = 0; i < subs->nelts; ++i) {
-        APR_ARRAY_PUSH(grant.sub_ids, const char *) = APR_ARRAY_IDX(subs, i, fs_sub_t *)->id;
-    }
-    claims.jti = grant.id;
-    claims.user = grant.owner;
-    claims.subscription_ids = grant.sub_ids;
-    claims.issued = grant.issued;
-    claims.expires = grant.expires;
-    if (APR_SUCCESS != fs_token_mint(&token, q->r->pool, q->conf->key, &claims)) {
+    grant->owner = q->user;
+    grant->issued = q->now;
+    grant->expires = q->now + fhirsub_conf_token_lifetime(q->conf);
+    grant->sub_ids = sub_ids;
+    claims.jti = grant->id;
+    claims.user = grant->owner;
+    claims.subscription_ids = grant->sub_ids;
+    claims.issued = grant->issued;
+    claims.expires = grant->expires;
+    if (APR_SUCCESS != fs_token_mint(ptoken, q->r->pool, q->conf->key, &claims)) {
         return fhirsub_send_error(q->r, HTTP_INTERNAL_SERVER_ERROR, "exception",
                                   "the binding token could not be signed");
     }
-    if (APR_SUCCESS != fhirsub_store_grant_insert(q->r, store, &grant)) {
-        return fhirsub_send_error(q->r, HTTP_SERVICE_UNAVAILABLE, "transient",
-                                  "recording the token failed; retry later");
-    }
+    return OK;
+}
+
+static int token_issued(fhirsub_req *q, const char *token, const fs_grant_t *grant)
+{
     /* The grant id only: the token itself never reaches a log. */
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, FHIRSUB_LOGNO(10640)
-                  "binding token %s issued to %s for %d subscription(s)", grant.id,
-                  grant.owner, grant.sub_ids->nelts);
-    return send_token(q, token, &grant);
+                  "binding token %s issued to %s for %d subscription(s)", grant->id,
+                  grant->owner, grant->sub_ids->nelts);
+    return send_token(q, token, grant);
+}
+
+static int recording_failed(fhirsub_req *q)
+{
+    return fhirsub_send_error(q->r, HTTP_SERVICE_UNAVAILABLE, "transient",
+                              "recording the token failed; retry later");
+}
+
+static int issue_token(fhirsub_req *q, fs_store_t *store, apr_array_header_t *subs)
+{
+    apr_array_header_t *ids = apr_array_make(q->r->pool, subs->nelts, sizeof(const char *));
+    fs_grant_t grant;
+    const char *token = NULL;
+    int i, done;
+
+    for (i = 0; i < subs->nelts; ++i) {
+        APR_ARRAY_PUSH(ids, const char *) = APR_ARRAY_IDX(subs, i, fs_sub_t *)->id;
+    }
+    if (OK != (done = grant_prepare(q, ids, &grant, &token))) return done;
+    if (APR_SUCCESS != fhirsub_store_grant_insert(q->r, store, &grant)) {
+        return recording_failed(q);
+    }
+    return token_issued(q, token, &grant);
+}
+
+static fs_sub_t *sub_named(const apr_array_header_t *subs, const char *id)
+{
+    int i;
+    for (i = 0; i < subs->nelts; ++i) {
+        fs_sub_t *sub = APR_ARRAY_IDX(subs, i, fs_sub_t *);
+        if (!strcmp(sub->id, id)) return sub;
+    }
+    return NULL;
+}
+
+/* PostgreSQL, subscriptions named: the grant is written and the subscriptions read in
+ * one round trip (fs_store_grant_insert_read_subs), then checked as token_subs_named
+ * checks them; a grant refused so is deleted again (its token never left). DECLINED when
+ * this way does not apply: then token_subs_named and issue_token take two. */
+static int issue_token_at_once(fhirsub_req *q, fs_store_t *store, apr_array_header_t *ids)
+{
+    apr_array_header_t *found = NULL;
+    fs_grant_t grant;
+    const char *token = NULL;
+    int i, done;
+
+    if (strcmp(apr_dbd_name(store->driver), "pgsql") || ids->nelts > FHIRSUB_TOKEN_MAX_SUBS) {
+        return DECLINED;
+    }
+    for (i = 0; i < ids->nelts; ++i) {
+        if (!fs_fhir_id_valid(APR_ARRAY_IDX(ids, i, const char *))) return DECLINED;
+    }
+    if (OK != (done = grant_prepare(q, ids, &grant, &token))) return done;
+    if (APR_SUCCESS != fs_store_grant_insert_read_subs(store, q->r->pool, &grant, &found)) {
+        return recording_failed(q);
+    }
+    for (i = 0; i < ids->nelts; ++i) {
+        const char *id = APR_ARRAY_IDX(ids, i, const char *);
+        fs_sub_t *sub = fhirsub_sub_owned(q, id, sub_named(found, id), APR_SUCCESS, &done);
+        if (sub && token_sub_usable(q, sub, &done)) continue;
+        if (APR_SUCCESS != fs_store_grant_delete(store, q->r->pool, grant.id)) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, q->r, FHIRSUB_LOGNO(10641)
+                          "grant %s of a refused token could not be deleted (its token "
+                          "was never sent; it expires unused)", grant.id);
+        }
+        return done;
+    }
+    return token_issued(q, token, &grant);
 }
 
 static int get_ws_binding_token(fhirsub_req *q, fs_store_t *store, fs_params_t *pp)
@@ -187,6 +271,9 @@ static int get_ws_binding_token(fhirsub_req *q, fs_store_t *store, fs_params_t *
     if (APR_SUCCESS != token_ids(q, pp, &ids, &err)) {
         return fhirsub_send_error(q->r, HTTP_BAD_REQUEST, "invalid", "%s", err);
     }
+    ids = unique_ids(q->r->pool, ids);
+    if (ids->nelts && DECLINED != (done = issue_token_at_once(q, store, ids))) return done;
+    done = OK;
     subs = ids->nelts ? token_subs_named(q, store, ids, &done)
                       : token_subs_all(q, store, &done);
     if (!subs) return done;

@@ -69,6 +69,23 @@ int fhirsub_sub_visible(const fhirsub_req *q, const fs_sub_t *sub)
            && !strcmp(url_path(sub->base_url), url_path(q->base_url));
 }
 
+fs_sub_t *fhirsub_sub_owned(fhirsub_req *q, const char *id, fs_sub_t *sub, apr_status_t rv,
+                            int *pdone)
+{
+    if (rv == APR_SUCCESS && (!sub || !fhirsub_sub_visible(q, sub))) rv = APR_NOTFOUND;
+    if (rv == APR_NOTFOUND) {
+        *pdone = fhirsub_send_error(q->r, HTTP_NOT_FOUND, "not-found",
+                                    "Subscription/%s not found", id);
+        return NULL;
+    }
+    if (rv != APR_SUCCESS) {
+        *pdone = fhirsub_send_error(q->r, HTTP_SERVICE_UNAVAILABLE, "transient",
+                                    "reading Subscription/%s failed; retry later", id);
+        return NULL;
+    }
+    return sub;
+}
+
 fs_sub_t *fhirsub_sub_load_owned(fhirsub_req *q, fs_store_t *store, const char *id,
                                  int *pdone)
 {
@@ -81,18 +98,7 @@ fs_sub_t *fhirsub_sub_load_owned(fhirsub_req *q, fs_store_t *store, const char *
         return NULL;
     }
     rv = fs_store_sub_get(store, q->r->pool, id, &sub);
-    if (rv == APR_SUCCESS && !fhirsub_sub_visible(q, sub)) rv = APR_NOTFOUND;
-    if (rv == APR_NOTFOUND) {
-        *pdone = fhirsub_send_error(q->r, HTTP_NOT_FOUND, "not-found",
-                                    "Subscription/%s not found", id);
-        return NULL;
-    }
-    if (rv != APR_SUCCESS) {
-        *pdone = fhirsub_send_error(q->r, HTTP_SERVICE_UNAVAILABLE, "transient",
-                                    "reading Subscription/%s failed; retry later", id);
-        return NULL;
-    }
-    return sub;
+    return fhirsub_sub_owned(q, id, sub, rv, pdone);
 }
 
 /* ---- create ------------------------------------------------------------- */

@@ -14,6 +14,11 @@ int fhirsub_sub_vread(fhirsub_req *q);     /* GET _history/vid */
 fs_sub_t *fhirsub_sub_load_owned(fhirsub_req *q, fs_store_t *store, const char *id,
                                  int *pdone);
 
+/* The same for a subscription already read (sub NULL: absent) with outcome rv: sub, or
+ * NULL after answering 404 (absent or not the caller's) or 503 (rv an error). */
+fs_sub_t *fhirsub_sub_owned(fhirsub_req *q, const char *id, fs_sub_t *sub, apr_status_t rv,
+                            int *pdone);
+
 /* Is sub there for this request: the caller's own, and of this FHIR base? */
 int fhirsub_sub_visible(const fhirsub_req *q, const fs_sub_t *sub);
 

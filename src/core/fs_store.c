@@ -157,9 +157,22 @@ const fs_stmt_def_t fs_store_statements[] = {
       " SELECT %s, %s, %lld, %lld, 0 FROM c RETURNING id)"
       " INSERT INTO fhirsub_grant_subscription (grant_id, subscription_id)"
       " SELECT g.id, s.id FROM g, unnest(string_to_array(%s, ' ')) AS s(id)", "pgsql" },
+    /* PostgreSQL: the same, and in the same round trip the subscriptions it names
+     * (their ids joined by spaces twice), so that issuing a token costs one round trip */
+    { "fhirsub_grant_insert_read_subs",
+      "WITH c AS (SELECT set_config('synchronous_commit', 'off', true)),"
+      " g AS (INSERT INTO fhirsub_grant (id, owner, issued_ms, expires_ms, revoked_ms)"
+      " SELECT %s, %s, %lld, %lld, 0 FROM c RETURNING id),"
+      " l AS (INSERT INTO fhirsub_grant_subscription (grant_id, subscription_id)"
+      " SELECT g.id, s.id FROM g, unnest(string_to_array(%s, ' ')) AS s(id))"
+      " SELECT " SUB_COLUMNS " FROM fhirsub_subscription"
+      " WHERE id = ANY (string_to_array(%s, ' '))", "pgsql" },
     { "fhirsub_grant_link",
       "INSERT INTO fhirsub_grant_subscription (grant_id, subscription_id)"
       " VALUES (%s, %s)", NULL },
+    { "fhirsub_grant_delete_links",
+      "DELETE FROM fhirsub_grant_subscription WHERE grant_id = %s", NULL },
+    { "fhirsub_grant_delete", "DELETE FROM fhirsub_grant WHERE id = %s", NULL },
     { "fhirsub_grant_get",
       "SELECT id, owner, issued_ms, expires_ms, revoked_ms FROM fhirsub_grant"
       " WHERE id = %s", NULL },
@@ -759,6 +772,28 @@ apr_status_t fs_store_grant_insert_items(fs_store_t *store, apr_pool_t *p, void 
     return tx_end(store, p, tx, rv);
 }
 
+apr_status_t fs_store_grant_insert_read_subs(fs_store_t *store, apr_pool_t *p,
+                                            const fs_grant_t *g, apr_array_header_t **psubs)
+{
+    const char *ids = ids_joined(p, g->sub_ids);
+    apr_array_header_t *rows;
+    apr_status_t rv;
+    int i;
+
+    *psubs = apr_array_make(p, g->sub_ids ? g->sub_ids->nelts : 1, sizeof(fs_sub_t *));
+    if (strcmp(apr_dbd_name(store->driver), "pgsql") || !ids || !*ids) return APR_ENOTIMPL;
+    {
+        const char *args[] = { g->id, g->owner, i64(p, fs_time_to_ms(g->issued)),
+                               i64(p, fs_time_to_ms(g->expires)), ids, ids };
+        rv = select_rows(store, p, "fhirsub_grant_insert_read_subs", 6, args, SUB_NCOLUMNS,
+                         &rows);
+    }
+    for (i = 0; rv == APR_SUCCESS && i < rows->nelts; ++i) {
+        APR_ARRAY_PUSH(*psubs, fs_sub_t *) = sub_from_row(p, APR_ARRAY_IDX(rows, i, const char **));
+    }
+    return rv;
+}
+
 apr_status_t fs_store_grant_insert(fs_store_t *store, apr_pool_t *p, const fs_grant_t *g)
 {
     void *item = (void *)g;
@@ -797,6 +832,27 @@ apr_status_t fs_store_grant_get(fs_store_t *store, apr_pool_t *p, const char *id
     return APR_SUCCESS;
 }
 
+/* Links, then the grants they belong to, by two statements of one argument, in one
+ * transaction; *pcount (may be NULL): grant rows deleted. */
+static apr_status_t delete_grants(fs_store_t *store, apr_pool_t *p, const char *links_label,
+                                  const char *grants_label, const char *arg, int *pcount)
+{
+    const char *args[] = { arg };
+    apr_dbd_transaction_t *tx = NULL;
+    apr_status_t rv;
+
+    if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
+    rv = exec(store, p, links_label, NULL, 1, args);
+    if (rv == APR_SUCCESS) rv = exec(store, p, grants_label, pcount, 1, args);
+    return tx_end(store, p, tx, rv);
+}
+
+apr_status_t fs_store_grant_delete(fs_store_t *store, apr_pool_t *p, const char *id)
+{
+    return delete_grants(store, p, "fhirsub_grant_delete_links", "fhirsub_grant_delete", id,
+                         NULL);
+}
+
 apr_status_t fs_store_grant_revoke(fs_store_t *store, apr_pool_t *p, const char *id,
                                    apr_time_t now, int *pcount)
 {
@@ -814,14 +870,8 @@ apr_status_t fs_store_grant_revoke_owner(fs_store_t *store, apr_pool_t *p,
 apr_status_t fs_store_grant_prune(fs_store_t *store, apr_pool_t *p, apr_time_t before,
                                   int *pcount)
 {
-    const char *args[] = { i64(p, fs_time_to_ms(before)) };
-    apr_dbd_transaction_t *tx = NULL;
-    apr_status_t rv;
-
-    if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
-    rv = exec(store, p, "fhirsub_grant_prune_links", NULL, 1, args);
-    if (rv == APR_SUCCESS) rv = exec(store, p, "fhirsub_grant_prune", pcount, 1, args);
-    return tx_end(store, p, tx, rv);
+    return delete_grants(store, p, "fhirsub_grant_prune_links", "fhirsub_grant_prune",
+                         i64(p, fs_time_to_ms(before)), pcount);
 }
 
 /* ---- fhirsub-notifier ----------------------------------------------------- */

@@ -88,9 +88,18 @@ apr_status_t fs_store_grant_insert(fs_store_t *store, apr_pool_t *p, const fs_gr
 /* The same for n fs_grant_t* in one transaction: an fs_group_fn (fs_group.h). */
 apr_status_t fs_store_grant_insert_items(fs_store_t *store, apr_pool_t *p, void *const *items,
                                          int n);
+/* PostgreSQL: fs_store_grant_insert and, in the same statement (one round trip, not
+ * two), the subscriptions the grant names: *psubs gets the fs_sub_t* of those that
+ * exist, in no particular order. The grant is written whatever they are: a caller that
+ * then refuses the token deletes it (fs_store_grant_delete). APR_ENOTIMPL, nothing
+ * written, on other drivers or when an id cannot be passed (empty, or with a space). */
+apr_status_t fs_store_grant_insert_read_subs(fs_store_t *store, apr_pool_t *p,
+                                            const fs_grant_t *g, apr_array_header_t **psubs);
 /* APR_NOTFOUND when absent. */
 apr_status_t fs_store_grant_get(fs_store_t *store, apr_pool_t *p, const char *id,
                                 fs_grant_t **pgrant);
+/* Delete a grant and its links (one whose token was never handed out). */
+apr_status_t fs_store_grant_delete(fs_store_t *store, apr_pool_t *p, const char *id);
 /* Revoke one grant (*pcount = 0 when absent or already revoked). */
 apr_status_t fs_store_grant_revoke(fs_store_t *store, apr_pool_t *p, const char *id,
                                    apr_time_t now, int *pcount);

@@ -133,6 +133,7 @@ async function assertTokenAnswer(res, { user, ids, wsUrl = WS_URL }) {
 }
 
 const grantCount = (user) => countRows(stack, 'fhirsub_grant', `owner = ${sqlString(user)}`);
+const linkCount = (subId) => countRows(stack, 'fhirsub_grant_subscription', `subscription_id = ${sqlString(subId)}`);
 const paramsBody = (...entries) => ({ resourceType: 'Parameters', parameter: entries.map(([name, value, vkey = 'valueId']) => ({ name, [vkey]: value })) });
 
 describe('$get-ws-binding-token', () => {
@@ -213,11 +214,16 @@ describe('$get-ws-binding-token', () => {
 
   test('an unknown id answers 404 not-found, at both levels, and mints nothing', async () => {
     const before = await grantCount('alice');
+    const linksBefore = await linkCount(a1.id);
     assertOutcome(await r4.alice.get('Subscription/no-such-sub/$get-ws-binding-token'), 404, 'not-found');
     assertOutcome(await r4.alice.get('Subscription/$get-ws-binding-token?id=no-such-sub'), 404, 'not-found');
-    // one good id does not save a bad one
+    // one good id does not save a bad one, and leaves no grant link behind (PostgreSQL
+    // writes the grant and reads the subscriptions at once, then deletes a refused grant)
     assertOutcome(await r4.alice.get(`Subscription/$get-ws-binding-token?id=${a1.id},no-such-sub`), 404, 'not-found');
+    assertOutcome(await r4.alice.get(`Subscription/$get-ws-binding-token?id=${a1.id},${bobs.id}`), 404, 'not-found');
+    assertOutcome(await r4.alice.get(`Subscription/$get-ws-binding-token?id=${a1.id},${off.id}`), 400);
     assert.equal(await grantCount('alice'), before);
+    assert.equal(await linkCount(a1.id), linksBefore);
   });
 
   test('another user\'s subscription answers 404, like an unknown id', async () => {

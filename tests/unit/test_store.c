@@ -706,6 +706,79 @@ END_TEST
 
 /* ---- grants ------------------------------------------------------------------------ */
 
+/* PostgreSQL writes the grant and reads the subscriptions it names in one statement;
+ * elsewhere the call writes nothing and says so. */
+START_TEST(grant_insert_read_subs)
+{
+    apr_array_header_t *found = NULL;
+    const fs_sub_t *a = NULL, *b = NULL;
+    fs_grant_t *got;
+    apr_status_t rv;
+    int i;
+
+    ready();
+    insert_sub(make_sub("s-a", "alice", 0));
+    insert_sub(make_sub("s-b", "bob", 1));
+    rv = fs_store_grant_insert_read_subs(&store, pool,
+                                         make_grant("g1", "alice", 3600000, "s-b", "s-a",
+                                                    "s-none"), &found);
+    ck_assert_ptr_nonnull(found);
+    if (strcmp(db_driver, "pgsql")) {
+        ck_assert_int_eq(rv, APR_ENOTIMPL);
+        ck_assert_int_eq(found->nelts, 0);
+        ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_grant"), 0);
+        return;
+    }
+    ck_assert_int_eq(rv, APR_SUCCESS);
+    /* the subscriptions that exist, whoever owns them (the caller judges) */
+    ck_assert_int_eq(found->nelts, 2);
+    for (i = 0; i < found->nelts; ++i) {
+        const fs_sub_t *sub = APR_ARRAY_IDX(found, i, fs_sub_t *);
+        if (!strcmp(sub->id, "s-a")) a = sub;
+        if (!strcmp(sub->id, "s-b")) b = sub;
+    }
+    sub_eq(a, make_sub("s-a", "alice", 0));
+    sub_eq(b, make_sub("s-b", "bob", 1));
+    /* the grant and every link, as fs_store_grant_insert writes them */
+    got = get_grant("g1");
+    ck_assert_str_eq(got->owner, "alice");
+    ck_assert(got->issued == T(0) && got->expires == T(3600000) && got->revoked == 0);
+    ck_assert_int_eq(got->sub_ids->nelts, 3);
+    ck_assert_str_eq(sub_id_at(got, 0), "s-a");
+    ck_assert_str_eq(sub_id_at(got, 1), "s-b");
+    ck_assert_str_eq(sub_id_at(got, 2), "s-none");
+    /* a duplicate grant id fails as a whole */
+    ck_assert_int_ne(fs_store_grant_insert_read_subs(&store, pool,
+                     make_grant("g1", "mallory", 10, "s-a", NULL, NULL), &found), APR_SUCCESS);
+    ck_assert_str_eq(get_grant("g1")->owner, "alice");
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_grant_subscription"), 3);
+    /* an id that cannot be passed joined by spaces is not tried */
+    ck_assert_int_eq(fs_store_grant_insert_read_subs(&store, pool,
+                     make_grant("g2", "alice", 10, "s a", NULL, NULL), &found), APR_ENOTIMPL);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_grant"), 1);
+}
+END_TEST
+
+START_TEST(grant_delete)
+{
+    fs_grant_t *g = NULL;
+
+    ready();
+    ck_assert_int_eq(fs_store_grant_insert(&store, pool,
+                     make_grant("g1", "alice", 3600000, "s-a", "s-b", NULL)), APR_SUCCESS);
+    ck_assert_int_eq(fs_store_grant_insert(&store, pool,
+                     make_grant("g2", "alice", 3600000, "s-a", NULL, NULL)), APR_SUCCESS);
+    ck_assert_int_eq(fs_store_grant_delete(&store, pool, "g1"), APR_SUCCESS);
+    ck_assert_int_eq(fs_store_grant_get(&store, pool, "g1", &g), APR_NOTFOUND);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_grant_subscription"
+                           " WHERE grant_id = 'g1'"), 0);
+    /* the other grant keeps its row and link; deleting what is gone is no error */
+    ck_assert_int_eq(get_grant("g2")->sub_ids->nelts, 1);
+    ck_assert_int_eq(fs_store_grant_delete(&store, pool, "g1"), APR_SUCCESS);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_grant"), 1);
+}
+END_TEST
+
 START_TEST(grant_insert_get)
 {
     fs_grant_t *g = (fs_grant_t *)1, *got;
@@ -1328,6 +1401,8 @@ static TCase *store_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, sub_hostile_values);
     tcase_add_test(tc, grant_insert_get);
     tcase_add_test(tc, grant_insert_items);
+    tcase_add_test(tc, grant_insert_read_subs);
+    tcase_add_test(tc, grant_delete);
     tcase_add_test(tc, grant_revoke);
     tcase_add_test(tc, grant_prune);
     tcase_add_test(tc, query_errors_reported);
