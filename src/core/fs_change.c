@@ -116,7 +116,8 @@ static fs_change_t *change_from(apr_pool_t *p, const write_t *w, apr_time_t now)
     c->resource_type = type;
     c->resource_id = res && fs_json_get_str(res, "id") ? fs_json_get_str(res, "id")
                      : (lid ? lid : uid);
-    if (!c->resource_id || APR_SUCCESS != fs_id_new(&c->id, p)) return NULL;
+    /* time-ordered: the change rows and their index entries of one moment share pages */
+    if (!c->resource_id || APR_SUCCESS != fs_id_new_ordered(&c->id, p, now)) return NULL;
     c->version_id = lvid ? lvid : etag_version(p, w->etag);
     if (res) {
         json_object *meta = fs_json_get_typed(res, "meta", json_type_object);
