@@ -33,8 +33,11 @@
 #define CRITERIA_SQLITE "criteria >= %s AND criteria < %s"
 #define CRITERIA_PG "(criteria = %s OR criteria LIKE %s)"
 /* The keyed ones holding one of the keys (a JSON array of strings, fs_subkey.h). A
- * subscription with two of them comes twice; SQLite: CROSS JOIN keeps the keys outside,
- * else its planner walks every subscription of the topic and probes the keys of each. */
+ * subscription with two of them comes twice. Both forms keep the planners on the key
+ * index: SQLite's CROSS JOIN keeps the keys outside (else it walks every subscription of
+ * the topic and probes the keys of each); PostgreSQL's generic plan takes "IN (SELECT
+ * set-returning function)" for 100 rows and hashes them against a scan of every key, but
+ * "= ANY (ARRAY(...))" for a few, looked up in the index. */
 #define KEYED_SQLITE \
     " UNION ALL SELECT " CANDIDATE_COLUMNS_S " FROM json_each(%s) w" \
     " CROSS JOIN fhirsub_sub_key k CROSS JOIN fhirsub_subscription s" \
@@ -43,7 +46,7 @@
 #define KEYED_PG \
     " UNION ALL SELECT " CANDIDATE_COLUMNS_S " FROM fhirsub_sub_key k" \
     " JOIN fhirsub_subscription s ON s.id = k.subscription_id" \
-    " WHERE k.key IN (SELECT jsonb_array_elements_text(CAST(%s AS jsonb)))" \
+    " WHERE k.key = ANY (ARRAY(SELECT jsonb_array_elements_text(CAST(%s AS jsonb))))" \
     " AND s.keyed = 1 AND s." LIVE " AND (s.topic = %s OR (s.topic = ''" \
     " AND (s.criteria = %s OR s.criteria LIKE %s)))"
 

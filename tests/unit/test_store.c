@@ -1340,7 +1340,7 @@ START_TEST(keyed_candidates_plan)
 {
     const char *plan;
 
-    if (strcmp(db_driver, "sqlite3")) return;   /* PostgreSQL plans by its statistics */
+    if (strcmp(db_driver, "sqlite3")) return;   /* PostgreSQL: keyed_candidates_plan_pg */
     ready();
     plan = apr_array_pstrcat(pool, select_all(apr_pstrcat(pool, "EXPLAIN QUERY PLAN ",
                              event_statement_sql("fhirsub_sub_candidates_keyed"), NULL)), '\n');
@@ -1352,6 +1352,39 @@ START_TEST(keyed_candidates_plan)
     plan = apr_array_pstrcat(pool, select_all(apr_pstrcat(pool, "EXPLAIN QUERY PLAN ",
                              event_statement_sql("fhirsub_sub_candidates"), NULL)), '\n');
     ck_assert_msg(!strstr(plan, "SCAN fhirsub_subscription"), "no scan:\n%s", plan);
+}
+END_TEST
+
+/* PostgreSQL, with statistics of many distinct keys and its generic plan (after five
+ * executions): the keys are looked up in the key index, not hashed against a scan of
+ * every key (the plan of "key IN (SELECT jsonb_array_elements_text(...))"). */
+START_TEST(keyed_candidates_plan_pg)
+{
+    fs_topics_t *topics = shipped_topics();
+    const char *plan;
+    int i;
+
+    if (strcmp(db_driver, "pgsql")) return;
+    ready();
+    insert_sub(filtered_sub("k-0", NULL, "identifier", "v0"));
+    sql("INSERT INTO fhirsub_subscription SELECT 'k-' || i, owner, status, channel_type, shape,"
+        " topic, criteria, filters, content, content_type, heartbeat_period, timeout,"
+        " max_count, end_ms, base_url, events_since_start, last_delivery_ms, error,"
+        " version_id, created_ms, updated_ms, last_bound_ms, resource, keyed"
+        " FROM fhirsub_subscription, generate_series(1, 3000) AS i WHERE id = 'k-0'");
+    sql("INSERT INTO fhirsub_sub_key SELECT 'Patient.identifier=v' || i, 'k-' || i"
+        " FROM generate_series(1, 3000) AS i");
+    sql("ANALYZE");
+    for (i = 0; i < 6; ++i) {
+        ck_assert_str_eq(candidate_ids_keyed(topics, "Patient", NULL, KEYS_A), "");
+    }
+    plan = apr_array_pstrcat(pool, select_all(apr_psprintf(pool,
+        "EXPLAIN EXECUTE fhirsub_sub_candidates_keyed_pg('%s', 'Patient', 'Patient?%%',"
+        " '%s', '%s', 'Patient', 'Patient?%%')", PATIENT_CHANGE, KEYS_A, PATIENT_CHANGE)),
+        '\n');
+    ck_assert_msg(strstr(plan, "fhirsub_sub_key_pkey"), "the key index:\n%s", plan);
+    ck_assert_msg(!strstr(plan, "Seq Scan on fhirsub_sub_key"), "no scan of the keys:\n%s",
+                  plan);
 }
 END_TEST
 
@@ -1416,6 +1449,7 @@ static TCase *store_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, event_candidate_keys);
     tcase_add_test(tc, migrate_v1_indexes_stored_subscriptions);
     tcase_add_test(tc, keyed_candidates_plan);
+    tcase_add_test(tc, keyed_candidates_plan_pg);
     return tc;
 }
 
