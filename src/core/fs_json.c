@@ -363,6 +363,21 @@ const char *fs_json_str(apr_pool_t *p, json_object *j)
         j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
+const char *fs_json_str_array(apr_pool_t *p, const apr_array_header_t *strs)
+{
+    json_object *arr = json_object_new_array();
+    const char *text;
+    int i;
+
+    for (i = 0; strs && i < strs->nelts; ++i) {
+        json_object_array_add(arr, json_object_new_string(APR_ARRAY_IDX(strs, i,
+                                                                        const char *)));
+    }
+    text = fs_json_str(p, arr);
+    json_object_put(arr);
+    return text;
+}
+
 const char *fs_json_get_str(json_object *obj, const char *key)
 {
     json_object *v = fs_json_get_typed(obj, key, json_type_string);

@@ -4,6 +4,7 @@
 #define FS_JSON_H
 
 #include <apr_pools.h>
+#include <apr_tables.h>
 #include <json-c/json.h>
 
 /* Parse text strictly (no trailing commas, single quotes, NaN or trailing data).
@@ -23,6 +24,9 @@ json_object *fs_json_pool_own(apr_pool_t *p, json_object *j);
 
 /* Plain serialisation (no whitespace, '/' not escaped), copied into p. */
 const char *fs_json_str(apr_pool_t *p, json_object *j);
+
+/* strs (const char*, NULL = none) as the text of a JSON array of strings, in p. */
+const char *fs_json_str_array(apr_pool_t *p, const apr_array_header_t *strs);
 
 /* Borrowed string member, or NULL when absent or not a string. */
 const char *fs_json_get_str(json_object *obj, const char *key);

@@ -1096,6 +1096,33 @@ START_TEST(event_record_batch_order)
 }
 END_TEST
 
+/* Set-based numbering: every subscription of a write numbered by one statement (two
+ * on SQLite), ids with quotes and backslashes too. */
+START_TEST(event_record_many)
+{
+    apr_array_header_t *ids = apr_array_make(pool, 300, sizeof(const char *));
+    const char *odd = "q\"u'o\\te";
+    int i;
+
+    ready();
+    for (i = 0; i < 300; ++i) {
+        const char *id = i == 0 ? odd : apr_psprintf(pool, "m%03d", i);
+        insert_sub(make_sub(id, "alice", i));
+        APR_ARRAY_PUSH(ids, const char *) = id;
+    }
+    ck_assert_int_eq(fs_event_record(&store, pool, make_change("c1", "e1"), ids),
+                     APR_SUCCESS);
+    ck_assert_int_eq(fs_event_record(&store, pool, make_change("c2", "e2"), ids),
+                     APR_SUCCESS);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_event"), 600);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_subscription"
+                           " WHERE events_since_start = 9"), 300);
+    ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_event WHERE event_number = 9"
+                           " AND change_id = 'c2'"), 300);
+    ck_assert_int_eq(get_sub(odd)->events_since_start, 9);
+}
+END_TEST
+
 /* Alone, a group write is a plain one; the leader gets its own error. */
 START_TEST(group_alone)
 {
@@ -1445,6 +1472,7 @@ static TCase *store_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, event_live_subs);
     tcase_add_test(tc, event_record_batch_order);
     tcase_add_test(tc, group_alone);
+    tcase_add_test(tc, event_record_many);
     tcase_add_test(tc, event_candidate_subs);
     tcase_add_test(tc, event_candidate_keys);
     tcase_add_test(tc, migrate_v1_indexes_stored_subscriptions);
