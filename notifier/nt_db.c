@@ -17,6 +17,7 @@
 #include "fs_fhir.h"
 #include "fs_json.h"
 #include "fs_notify.h"
+#include "fs_scan.h"
 #include "fs_store.h"
 #include "fs_token.h"
 #include "nt_batch.h"
@@ -475,8 +476,9 @@ static int scan_limit(int batch, apr_int64_t max_count)
 }
 
 /* The events as Bundles of at most max_count, never spanning a binding's cursor. */
-static void build_bundles(apr_pool_t *p, nt_scan_result_t *r, const nt_scan_item_t *item,
-                          const apr_array_header_t *events, apr_time_t now)
+static void build_bundles(apr_pool_t *p, apr_pool_t *scratch, nt_scan_result_t *r,
+                          const nt_scan_item_t *item, const apr_array_header_t *events,
+                          apr_time_t now)
 {
     const fs_notify_event_t *evs = (const fs_notify_event_t *)events->elts;
     apr_int64_t *numbers = apr_palloc(p, sizeof(*numbers) * (apr_size_t)events->nelts);
@@ -486,48 +488,66 @@ static void build_bundles(apr_pool_t *p, nt_scan_result_t *r, const nt_scan_item
     for (i = 0; i < events->nelts; ++i) numbers[i] = evs[i].number;
     for (i = 0; i < events->nelts; i += len) {
         nt_event_text_t *t = apr_array_push(r->events);
-        apr_pool_t *scratch = NULL;
 
         len = nt_batch_len(numbers + i, events->nelts - i, r->sub->max_count,
                            cuts ? (const apr_int64_t *)cuts->elts : NULL,
                            cuts ? cuts->nelts : 0);
-        /* the JSON tree lives only while its text is made */
-        apr_pool_create(&scratch, p);
         t->first = evs[i].number;
         t->number = evs[i + len - 1].number;
         t->nevents = len;
         t->recorded = evs[i].timestamp;
         t->text = apr_pstrdup(p, fs_json_str(scratch, fs_notify_event(scratch, r->sub,
                                                                       evs + i, len, now)));
-        apr_pool_destroy(scratch);
+        /* the JSON tree lives only while its text is made; the pool's memory stays */
+        apr_pool_clear(scratch);
     }
 }
 
+/* The rows of the subscriptions that have events (id -> fs_sub_t*). */
+static apr_status_t rows_with_events(nt_db_t *db, apr_pool_t *p, const fs_scan_read_t *reads,
+                                     int n, apr_hash_t **psubs)
+{
+    apr_array_header_t *ids = apr_array_make(p, n, sizeof(const char *));
+    int i;
+    for (i = 0; i < n; ++i) {
+        if (reads[i].events->nelts) APR_ARRAY_PUSH(ids, const char *) = reads[i].sub_id;
+    }
+    return fs_scan_subs(&db->store, p, ids, psubs);
+}
+
+/* Every subscription of the job read with two statements (fs_scan), not two each. */
 static void run_scan(nt_db_t *db, nt_job_t *job)
 {
     apr_pool_t *p = job->pool;
     apr_time_t now = apr_time_now();
-    int i;
+    int i, n = job->items->nelts;
+    fs_scan_read_t *reads = apr_pcalloc(p, sizeof(*reads) * (apr_size_t)(n > 0 ? n : 1));
+    apr_hash_t *subs = NULL;
+    apr_pool_t *scratch = NULL;
 
-    job->scans = apr_array_make(p, job->items->nelts, sizeof(nt_scan_result_t));
+    job->scans = apr_array_make(p, n, sizeof(nt_scan_result_t));
     if (!ensure_store(db)) {
         job->unavailable = 1;
         return;
     }
-    for (i = 0; i < job->items->nelts; ++i) {
+    for (i = 0; i < n; ++i) {
         const nt_scan_item_t *item = &APR_ARRAY_IDX(job->items, i, nt_scan_item_t);
-        int limit = scan_limit(db->conf->event_batch, item->max_count);
-        apr_array_header_t *events = NULL;
-        nt_scan_result_t *r;
-        apr_status_t rv;
+        reads[i].sub_id = item->sub_id;
+        reads[i].after = item->after;
+        reads[i].limit = scan_limit(db->conf->event_batch, item->max_count) + 1;
+    }
+    if (APR_SUCCESS != fs_scan_events_after(&db->store, p, reads, n)
+        || APR_SUCCESS != rows_with_events(db, p, reads, n, &subs)) {
+        store_failed(db, job);
+        return;
+    }
+    apr_pool_create(&scratch, p);
+    for (i = 0; i < n; ++i) {
+        const nt_scan_item_t *item = &APR_ARRAY_IDX(job->items, i, nt_scan_item_t);
+        apr_array_header_t *events = reads[i].events;
+        int limit = reads[i].limit - 1;
+        nt_scan_result_t *r = apr_array_push(job->scans);
 
-        rv = fs_store_events_after(&db->store, p, item->sub_id, item->after, limit + 1,
-                                   &events);
-        if (rv != APR_SUCCESS) {
-            store_failed(db, job);
-            return;
-        }
-        r = apr_array_push(job->scans);
         memset(r, 0, sizeof(*r));
         r->sub_id = item->sub_id;
         r->after = item->after;
@@ -537,18 +557,14 @@ static void run_scan(nt_db_t *db, nt_job_t *job)
             r->more = 1;
             events->nelts = limit;
         }
-        rv = fs_store_sub_get(&db->store, p, item->sub_id, &r->sub);
-        if (rv == APR_NOTFOUND) {
+        if (!(r->sub = apr_hash_get(subs, item->sub_id, APR_HASH_KEY_STRING))) {
             r->gone = 1;
             continue;
         }
-        if (rv != APR_SUCCESS) {
-            store_failed(db, job);
-            return;
-        }
         r->sub->resource_json = NULL;
-        build_bundles(p, r, item, events, now);
+        build_bundles(p, scratch, r, item, events, now);
     }
+    apr_pool_destroy(scratch);
 }
 
 /* ---- REFRESH, DELIVERED, SUB_ERROR ------------------------------------------------ */
@@ -618,10 +634,10 @@ static void run_refresh(nt_db_t *db, nt_job_t *job)
     }
 }
 
-/* Deliveries per transaction: SQLite writers (httpd's recorders) wait for the lock
- * no longer than one short batch; one commit per delivery took a quarter of the
- * notifier's time fanning out to 10,000 subscriptions. */
-#define NT_DELIVERED_BATCH 256
+/* Deliveries per transaction (one statement): SQLite writers (httpd's recorders) wait
+ * for the lock no longer than one short batch; one commit per delivery took a quarter
+ * of the notifier's time fanning out to 10,000 subscriptions. */
+#define NT_DELIVERED_BATCH 2048
 
 static void run_delivered(nt_db_t *db, nt_job_t *job)
 {

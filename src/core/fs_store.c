@@ -2,11 +2,13 @@
 #include <string.h>
 #include <apr_strings.h>
 
+#include "fs_json.h"
 #include "fs_log.h"
 #include "fs_time.h"
 #include "fs_store.h"
 #include "fs_store_int.h"
 #include "fs_event.h"
+#include "fs_scan.h"
 
 /* ---- schema -------------------------------------------------------------
  * Types and syntax common to SQLite 3 and PostgreSQL. Times are epoch
@@ -196,11 +198,20 @@ const fs_stmt_def_t fs_store_statements[] = {
       " ORDER BY e.event_number LIMIT CAST(%s AS BIGINT)", NULL },
     { "fhirsub_sub_mark_bound",
       "UPDATE fhirsub_subscription SET last_bound_ms = CAST(%s AS BIGINT) WHERE id = %s", NULL },
-    { "fhirsub_sub_mark_delivered",
-      "UPDATE fhirsub_subscription SET last_delivery_ms = CAST(%s AS BIGINT),"
+    /* Deliveries, set-based: a JSON array of [id, ms] (fs_store_sub_mark_delivered). */
+    { "fhirsub_sub_mark_delivered_sqlite",
+      "UPDATE fhirsub_subscription SET last_delivery_ms = d.ms,"
       " status = CASE WHEN status = 'error' THEN 'active' ELSE status END,"
       " error = CASE WHEN status = 'error' THEN '' ELSE error END"
-      " WHERE id = %s AND last_delivery_ms < CAST(%s AS BIGINT)", NULL },
+      " FROM (SELECT value ->> 0 AS id, value ->> 1 AS ms FROM json_each(%s)) AS d"
+      " WHERE fhirsub_subscription.id = d.id AND last_delivery_ms < d.ms", "sqlite3" },
+    { "fhirsub_sub_mark_delivered_pgsql",
+      "UPDATE fhirsub_subscription s SET last_delivery_ms = d.ms,"
+      " status = CASE WHEN s.status = 'error' THEN 'active' ELSE s.status END,"
+      " error = CASE WHEN s.status = 'error' THEN '' ELSE s.error END"
+      " FROM (SELECT v ->> 0 AS id, CAST(v ->> 1 AS BIGINT) AS ms"
+      " FROM json_array_elements(CAST(%s AS json)) AS v) AS d"
+      " WHERE s.id = d.id AND s.last_delivery_ms < d.ms", "pgsql" },
     { "fhirsub_sub_mark_error",
       "UPDATE fhirsub_subscription SET status = 'error', error = %s"
       " WHERE id = %s AND status = 'active'", NULL },
@@ -362,9 +373,10 @@ static int stmt_for_driver(const fs_stmt_def_t *def, const apr_dbd_driver_t *dri
     return !def->driver || !strcmp(def->driver, apr_dbd_name(driver));
 }
 
-/* Every statement table of the product: the store's own and the event recorder's. */
+/* Every statement table of the product: the store's own, the event recorder's and
+ * the notifier's scans. */
 static const fs_stmt_def_t *const statement_tables[] = {
-    fs_store_statements, fs_event_statements, NULL
+    fs_store_statements, fs_event_statements, fs_scan_statements, NULL
 };
 
 apr_status_t fs_store_prepare_all(fs_store_t *store, apr_pool_t *p, const char **perr)
@@ -888,20 +900,24 @@ apr_status_t fs_store_events_after(fs_store_t *store, apr_pool_t *p, const char 
     *pevents = apr_array_make(p, 4, sizeof(fs_notify_event_t));
     rv = select_rows(store, p, "fhirsub_event_after", 3, args, 10, &rows);
     for (i = 0; rv == APR_SUCCESS && i < rows->nelts; ++i) {
-        const char **c = APR_ARRAY_IDX(rows, i, const char **);
-        fs_notify_event_t *ev = apr_array_push(*pevents);
-        ev->number = to_i64(c[0]);
-        ev->timestamp = fs_time_from_ms(to_i64(c[1]));
-        ev->resource_type = c[2];
-        ev->resource_id = c[3];
-        ev->version_id = c[4];
-        ev->interaction = c[5];
-        ev->request_method = c[6];
-        ev->request_url = c[7];
-        ev->response_status = c[8];
-        ev->body = c[9];
+        fs_store_event_from_row(apr_array_push(*pevents), APR_ARRAY_IDX(rows, i,
+                                                                        const char **));
     }
     return rv;
+}
+
+void fs_store_event_from_row(fs_notify_event_t *ev, const char **c)
+{
+    ev->number = to_i64(c[0]);
+    ev->timestamp = fs_time_from_ms(to_i64(c[1]));
+    ev->resource_type = c[2];
+    ev->resource_id = c[3];
+    ev->version_id = c[4];
+    ev->interaction = c[5];
+    ev->request_method = c[6];
+    ev->request_url = c[7];
+    ev->response_status = c[8];
+    ev->body = c[9];
 }
 
 static int cmp_id(const void *a, const void *b)
@@ -931,29 +947,59 @@ apr_status_t fs_store_sub_mark_bound(fs_store_t *store, apr_pool_t *p,
     return tx_end(store, p, tx, rv);
 }
 
-static int cmp_delivery(const void *a, const void *b)
+/* The deliveries as the JSON array of [id, ms] the set-based statement reads. */
+static const char *deliveries_json(apr_pool_t *p, const fs_delivery_t *d, int n)
 {
-    return strcmp(((const fs_delivery_t *)a)->sub_id, ((const fs_delivery_t *)b)->sub_id);
+    json_object *arr = json_object_new_array();
+    const char *text;
+    int i;
+
+    for (i = 0; i < n; ++i) {
+        json_object *one = json_object_new_array();
+        json_object_array_add(one, json_object_new_string(d[i].sub_id));
+        json_object_array_add(one, json_object_new_int64(fs_time_to_ms(d[i].when)));
+        json_object_array_add(arr, one);
+    }
+    text = fs_json_str(p, arr);
+    json_object_put(arr);
+    return text;
+}
+
+/* PostgreSQL: bookkeeping whose commit need not wait for the WAL flush (a lost one is
+ * said again by the next delivery), its rows locked first in the event recorder's
+ * order (fhirsub_event_lock_set): no deadlock with a recording. */
+static apr_status_t deliveries_prepare_pgsql(fs_store_t *store, apr_pool_t *p,
+                                             const fs_delivery_t *d, int n)
+{
+    apr_array_header_t *ids = apr_array_make(p, n, sizeof(const char *)), *locked;
+    const char *args[1];
+    apr_status_t rv;
+    int i;
+
+    for (i = 0; i < n; ++i) APR_ARRAY_PUSH(ids, const char *) = d[i].sub_id;
+    args[0] = fs_json_str_array(p, ids);
+    rv = exec(store, p, "fhirsub_grant_async", NULL, 0, NULL);
+    if (rv != APR_SUCCESS) return rv;
+    return select_rows(store, p, "fhirsub_event_lock_set", 1, args, 1, &locked);
 }
 
 apr_status_t fs_store_sub_mark_delivered(fs_store_t *store, apr_pool_t *p,
                                          const fs_delivery_t *d, int n)
 {
-    fs_delivery_t *sorted;
+    int pg = !strcmp(apr_dbd_name(store->driver), "pgsql");
     apr_dbd_transaction_t *tx = NULL;
+    const char *args[1];
     apr_status_t rv;
-    int i;
 
     if (n <= 0) return APR_SUCCESS;
-    /* rows locked in id order, as the event recorder locks them: no deadlock */
-    sorted = apr_pmemdup(p, d, sizeof(*d) * (apr_size_t)n);
-    qsort(sorted, (size_t)n, sizeof(*sorted), cmp_delivery);
-    /* one commit for all: on SQLite each one is a write lock and an fsync */
+    args[0] = deliveries_json(p, d, n);
+    /* one statement and one commit for all: on SQLite each commit is a write lock and
+     * an fsync, on PostgreSQL a statement per row was a round trip under row locks */
     if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
-    for (i = 0; rv == APR_SUCCESS && i < n; ++i) {
-        const char *ms = i64(p, fs_time_to_ms(sorted[i].when));
-        const char *args[] = { ms, sorted[i].sub_id, ms };
-        rv = exec(store, p, "fhirsub_sub_mark_delivered", NULL, 3, args);
+    if (pg) rv = deliveries_prepare_pgsql(store, p, d, n);
+    if (rv == APR_SUCCESS) {
+        rv = exec(store, p, pg ? "fhirsub_sub_mark_delivered_pgsql"
+                               : "fhirsub_sub_mark_delivered_sqlite", NULL, 1, args);
     }
     return tx_end(store, p, tx, rv);
 }

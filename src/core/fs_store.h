@@ -134,8 +134,10 @@ typedef struct fs_delivery_t {
     apr_time_t when;
 } fs_delivery_t;
 
-/* Deliveries (fs_delivery_t) in one transaction: last_delivery_ms (never moved back),
- * and a subscription in `error` returns to `active` with its error cleared. */
+/* Deliveries (fs_delivery_t, distinct ids) in one statement and transaction:
+ * last_delivery_ms (never moved back), and a subscription in `error` returns to
+ * `active` with its error cleared. On PostgreSQL the commit does not wait for the WAL
+ * flush (bookkeeping: the next delivery says it again). */
 apr_status_t fs_store_sub_mark_delivered(fs_store_t *store, apr_pool_t *p,
                                          const fs_delivery_t *d, int n);
 

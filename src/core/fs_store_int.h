@@ -32,6 +32,8 @@ apr_status_t fs_store_tx_end(fs_store_t *store, apr_pool_t *p, apr_dbd_transacti
 const char *fs_store_i64(apr_pool_t *p, apr_int64_t v);
 apr_int64_t fs_store_to_i64(const char *s);
 fs_sub_t *fs_store_sub_from_row(apr_pool_t *p, const char **cols);
+/* An event of fhirsub_event_after's 10 columns (number, created_ms, the change's). */
+void fs_store_event_from_row(fs_notify_event_t *ev, const char **cols);
 
 /* fs_subkey_store.c: a subscription's index keys (fs_subkey.h). */
 

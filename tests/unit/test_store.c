@@ -18,6 +18,7 @@
 #include "../../src/core/fs_event.h"
 #include "../../src/core/fs_group.h"
 #include "../../src/core/fs_notify.h"
+#include "../../src/core/fs_scan.h"
 #include "../../src/core/fs_time.h"
 
 static apr_pool_t *pool;
@@ -357,7 +358,8 @@ START_TEST(prepare_all)
 
     ck_assert_int_eq(fs_store_prepared_complete(NULL, store.driver), 0);
     ready();
-    const fs_stmt_def_t *tables[] = { fs_store_statements, fs_event_statements, NULL };
+    const fs_stmt_def_t *tables[] = { fs_store_statements, fs_event_statements,
+                                      fs_scan_statements, NULL };
     const fs_stmt_def_t **table;
     for (table = tables; *table; ++table)
     for (def = *table; def->label; ++def) {
@@ -1096,6 +1098,37 @@ START_TEST(event_record_batch_order)
 }
 END_TEST
 
+/* Deliveries in one statement: never moved back, error -> active, others untouched. */
+START_TEST(sub_mark_delivered_many)
+{
+    const char *odd = "q\"u'o\\te";
+    fs_sub_t *err = make_sub("s-err", "alice", 1), *late = make_sub("s-late", "alice", 2);
+    fs_delivery_t d[4];
+
+    err->status = "error";
+    err->error = "too slow";
+    late->last_delivery = T(9000);
+    ready();
+    insert_sub(make_sub(odd, "alice", 0));            /* last delivery T(5000) */
+    insert_sub(err);
+    insert_sub(late);
+    insert_sub(make_sub("s-other", "alice", 3));
+    d[0].sub_id = odd; d[0].when = T(6000);
+    d[1].sub_id = "s-err"; d[1].when = T(7000);
+    d[2].sub_id = "s-late"; d[2].when = T(8000);
+    d[3].sub_id = "s-gone"; d[3].when = T(8000);
+    ck_assert_int_eq(fs_store_sub_mark_delivered(&store, pool, d, 4), APR_SUCCESS);
+    ck_assert_int_eq(get_sub(odd)->last_delivery, T(6000));
+    ck_assert_str_eq(get_sub(odd)->status, "active");
+    ck_assert_int_eq(get_sub("s-err")->last_delivery, T(7000));
+    ck_assert_str_eq(get_sub("s-err")->status, "active");
+    ck_assert_str_eq(get_sub("s-err")->error, "");
+    ck_assert_int_eq(get_sub("s-late")->last_delivery, T(9000));
+    ck_assert_int_eq(get_sub("s-other")->last_delivery, T(5000));
+    ck_assert_int_eq(fs_store_sub_mark_delivered(&store, pool, d, 0), APR_SUCCESS);
+}
+END_TEST
+
 /* Set-based numbering: every subscription of a write numbered by one statement (two
  * on SQLite), ids with quotes and backslashes too. */
 START_TEST(event_record_many)
@@ -1120,6 +1153,109 @@ START_TEST(event_record_many)
     ck_assert_int_eq(count("SELECT COUNT(*) FROM fhirsub_event WHERE event_number = 9"
                            " AND change_id = 'c2'"), 300);
     ck_assert_int_eq(get_sub(odd)->events_since_start, 9);
+}
+END_TEST
+
+static void events_eq(const apr_array_header_t *got, const apr_array_header_t *want)
+{
+    int i;
+    ck_assert_int_eq(got->nelts, want->nelts);
+    for (i = 0; i < got->nelts; ++i) {
+        const fs_notify_event_t *g = &APR_ARRAY_IDX(got, i, fs_notify_event_t);
+        const fs_notify_event_t *w = &APR_ARRAY_IDX(want, i, fs_notify_event_t);
+        ck_assert_int_eq(g->number, w->number);
+        ck_assert_int_eq(g->timestamp, w->timestamp);
+        ck_assert_str_eq(g->resource_type, w->resource_type);
+        ck_assert_str_eq(g->resource_id, w->resource_id);
+        ck_assert_str_eq(g->version_id, w->version_id);
+        ck_assert_str_eq(g->interaction, w->interaction);
+        ck_assert_str_eq(g->request_method, w->request_method);
+        ck_assert_str_eq(g->request_url, w->request_url);
+        ck_assert_str_eq(g->response_status, w->response_status);
+        ck_assert_str_eq(g->body, w->body);
+    }
+}
+
+/* Each read of fs_scan_events_after equals fs_store_events_after's, holes too. */
+static void scan_matches_one_by_one(fs_scan_read_t *reads, int n)
+{
+    int i;
+    ck_assert_int_eq(fs_scan_events_after(&store, pool, reads, n), APR_SUCCESS);
+    for (i = 0; i < n; ++i) {
+        apr_array_header_t *want = NULL;
+        ck_assert_int_eq(fs_store_events_after(&store, pool, reads[i].sub_id, reads[i].after,
+                                               reads[i].limit, &want), APR_SUCCESS);
+        ck_assert_msg(reads[i].events->nelts == want->nelts, "read %d: %d events, not %d",
+                      i, reads[i].events->nelts, want->nelts);
+        events_eq(reads[i].events, want);
+    }
+}
+
+START_TEST(scan_events_many)
+{
+    fs_scan_read_t reads[6];
+    int i;
+
+    ready();
+    insert_sub(make_sub("s1", "alice", 0));          /* events_since_start 7 */
+    insert_sub(make_sub("s2", "alice", 1));
+    insert_sub(make_sub("s3", "alice", 2));
+    for (i = 0; i < 4; ++i) {
+        const char *cid = apr_psprintf(pool, "c%d", i);
+        ck_assert_int_eq(fs_event_record(&store, pool, make_change(cid, cid),
+                                         ids_of("s1", i % 2 ? "s2" : NULL, NULL)),
+                         APR_SUCCESS);
+    }
+    memset(reads, 0, sizeof(reads));
+    reads[0].sub_id = "s1"; reads[0].after = 7; reads[0].limit = 3;    /* 8-10 of 8-11 */
+    reads[1].sub_id = "s2"; reads[1].after = 7; reads[1].limit = 100;  /* 8, 9 */
+    reads[2].sub_id = "s3"; reads[2].after = 7; reads[2].limit = 5;    /* none */
+    reads[3].sub_id = "s-gone"; reads[3].after = 0; reads[3].limit = 5;
+    reads[4].sub_id = "s1"; reads[4].after = 11; reads[4].limit = 1;   /* none yet */
+    reads[5].sub_id = "s1"; reads[5].after = 9; reads[5].limit = 0;    /* at least 1 */
+    scan_matches_one_by_one(reads, 6);
+    ck_assert_int_eq(reads[0].events->nelts, 3);
+    ck_assert_int_eq(APR_ARRAY_IDX(reads[0].events, 2, fs_notify_event_t).number, 10);
+    ck_assert_str_eq(APR_ARRAY_IDX(reads[0].events, 0, fs_notify_event_t).resource_id, "c0");
+    ck_assert_int_eq(reads[1].events->nelts, 2);
+    ck_assert_int_eq(reads[2].events->nelts, 0);
+    ck_assert_int_eq(reads[3].events->nelts, 0);
+    ck_assert_int_eq(reads[5].events->nelts, 1);
+    /* holes (pruned events) above a cursor: the range would hold fewer */
+    sql("DELETE FROM fhirsub_event WHERE subscription_id = 's1' AND event_number IN (8, 10)");
+    sql("DELETE FROM fhirsub_event WHERE subscription_id = 's2'");
+    scan_matches_one_by_one(reads, 3);
+    ck_assert_int_eq(reads[0].events->nelts, 2);
+    ck_assert_int_eq(APR_ARRAY_IDX(reads[0].events, 0, fs_notify_event_t).number, 9);
+    ck_assert_int_eq(APR_ARRAY_IDX(reads[0].events, 1, fs_notify_event_t).number, 11);
+    ck_assert_int_eq(reads[1].events->nelts, 0);
+    /* a gone subscription's leftover events are still read (the caller says "gone") */
+    sql("DELETE FROM fhirsub_subscription WHERE id = 's1'");
+    scan_matches_one_by_one(reads, 1);
+    ck_assert_int_eq(reads[0].events->nelts, 2);
+    ck_assert_int_eq(fs_scan_events_after(&store, pool, reads, 0), APR_SUCCESS);
+}
+END_TEST
+
+START_TEST(scan_subs_rows)
+{
+    const char *odd = "q\"u'o\\te";
+    apr_hash_t *subs = NULL;
+    fs_sub_t *want = make_sub(odd, "bob", 5);
+
+    ready();
+    insert_sub(make_sub("s1", "alice", 0));
+    insert_sub(want);
+    insert_sub(make_sub("s3", "alice", 2));
+    ck_assert_int_eq(fs_scan_subs(&store, pool, ids_of("s1", "s-gone", odd), &subs),
+                     APR_SUCCESS);
+    ck_assert_int_eq(apr_hash_count(subs), 2);
+    sub_eq(apr_hash_get(subs, odd, APR_HASH_KEY_STRING), want);
+    sub_eq(apr_hash_get(subs, "s1", APR_HASH_KEY_STRING), get_sub("s1"));
+    ck_assert_ptr_null(apr_hash_get(subs, "s3", APR_HASH_KEY_STRING));
+    ck_assert_int_eq(fs_scan_subs(&store, pool, ids_of(NULL, NULL, NULL), &subs),
+                     APR_SUCCESS);
+    ck_assert_int_eq(apr_hash_count(subs), 0);
 }
 END_TEST
 
@@ -1473,6 +1609,9 @@ static TCase *store_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, event_record_batch_order);
     tcase_add_test(tc, group_alone);
     tcase_add_test(tc, event_record_many);
+    tcase_add_test(tc, sub_mark_delivered_many);
+    tcase_add_test(tc, scan_events_many);
+    tcase_add_test(tc, scan_subs_rows);
     tcase_add_test(tc, event_candidate_subs);
     tcase_add_test(tc, event_candidate_keys);
     tcase_add_test(tc, migrate_v1_indexes_stored_subscriptions);
