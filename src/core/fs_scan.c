@@ -1,3 +1,4 @@
+#include <stdlib.h>
 #include <string.h>
 #include <apr_strings.h>
 #include <json-c/json.h>
@@ -17,7 +18,9 @@
  * (after, after + limit], or one without event when there is none: the index in the
  * array, the subscription's events_since_start ("" when its row is gone), the event.
  * The numbers are gapless unless pruned, so the range stands for "limit events above
- * after"; the counter, read in the same snapshot, tells when it does not. */
+ * after"; the counter, read in the same snapshot, tells when it does not. No ORDER BY:
+ * SQLite sorted every row, bodies included, in a temporary b-tree; each
+ * subscription's few events are put in order here. */
 const fs_stmt_def_t fs_scan_statements[] = {
     { "fhirsub_scan_events_sqlite",
       "SELECT j.key, s.events_since_start, " EVENT_COLUMNS
@@ -26,8 +29,7 @@ const fs_stmt_def_t fs_scan_statements[] = {
       " LEFT JOIN fhirsub_event e ON e.subscription_id = j.value ->> 0"
       " AND e.event_number > j.value ->> 1"
       " AND e.event_number <= (j.value ->> 1) + (j.value ->> 2)"
-      " LEFT JOIN fhirsub_change c ON c.id = e.change_id"
-      " ORDER BY j.key, e.event_number", "sqlite3" },
+      " LEFT JOIN fhirsub_change c ON c.id = e.change_id", "sqlite3" },
     { "fhirsub_scan_events_pgsql",
       "SELECT j.k - 1, s.events_since_start, " EVENT_COLUMNS
       " FROM json_array_elements(CAST(%s AS json)) WITH ORDINALITY AS j(v, k)"
@@ -35,8 +37,7 @@ const fs_stmt_def_t fs_scan_statements[] = {
       " LEFT JOIN fhirsub_event e ON e.subscription_id = j.v ->> 0"
       " AND e.event_number > CAST(j.v ->> 1 AS BIGINT)"
       " AND e.event_number <= CAST(j.v ->> 1 AS BIGINT) + CAST(j.v ->> 2 AS BIGINT)"
-      " LEFT JOIN fhirsub_change c ON c.id = e.change_id"
-      " ORDER BY j.k, e.event_number", "pgsql" },
+      " LEFT JOIN fhirsub_change c ON c.id = e.change_id", "pgsql" },
     { "fhirsub_scan_subs_sqlite",
       "SELECT " SUB_COLUMNS " FROM fhirsub_subscription"
       " WHERE id IN (SELECT value FROM json_each(%s))", "sqlite3" },
@@ -70,6 +71,13 @@ static const char *reads_json(apr_pool_t *p, const fs_scan_read_t *reads, int n)
     text = fs_json_str(p, arr);
     json_object_put(arr);
     return text;
+}
+
+static int cmp_number(const void *a, const void *b)
+{
+    apr_int64_t x = ((const fs_notify_event_t *)a)->number;
+    apr_int64_t y = ((const fs_notify_event_t *)b)->number;
+    return (x > y) - (x < y);
 }
 
 /* Whether the events read are all those in (after, after + limit] that the counter
@@ -108,6 +116,8 @@ apr_status_t fs_scan_events_after(fs_store_t *store, apr_pool_t *p, fs_scan_read
         if (*c[2]) fs_store_event_from_row(apr_array_push(reads[k].events), c + 2);
     }
     for (i = 0; rv == APR_SUCCESS && i < n; ++i) {
+        apr_array_header_t *evs = reads[i].events;
+        qsort(evs->elts, (size_t)evs->nelts, sizeof(fs_notify_event_t), cmp_number);
         if (complete(&reads[i], counters[i])) continue;
         rv = fs_store_events_after(store, p, reads[i].sub_id, reads[i].after, reads[i].limit,
                                    &reads[i].events);
