@@ -84,16 +84,18 @@ const fs_stmt_def_t fs_event_statements[] = {
       OF_TOPIC(" AND keyed = 0") OF_TYPE(" AND keyed = 0", CRITERIA_PG) KEYED_PG, "pgsql" },
     /* PostgreSQL: the row locks of every subscription of a batch, taken at once in one
      * order for all writers (byte order of the id: the notifier's delivery marks go in
-     * strcmp order too), so that two recordings never wait for each other in a cycle. */
+     * strcmp order too), so that two recordings never wait for each other in a cycle.
+     * "= ANY (ARRAY(...))": the generic plan looks the ids up in the primary key (with
+     * "IN (SELECT set-returning function)" it scans every subscription). */
     { "fhirsub_event_lock_set",
       "SELECT id FROM fhirsub_subscription"
-      " WHERE id IN (SELECT json_array_elements_text(CAST(%s AS json)))"
+      " WHERE id = ANY (ARRAY(SELECT json_array_elements_text(CAST(%s AS json))))"
       " ORDER BY id COLLATE \"C\" FOR UPDATE", "pgsql" },
     /* PostgreSQL: then one statement per write numbers its subscriptions (locked). */
     { "fhirsub_event_number_set",
       "WITH bumped AS (UPDATE fhirsub_subscription"
       " SET events_since_start = events_since_start + 1"
-      " WHERE id IN (SELECT json_array_elements_text(CAST(%s AS json)))"
+      " WHERE id = ANY (ARRAY(SELECT json_array_elements_text(CAST(%s AS json))))"
       " AND status IN ('active', 'error') RETURNING id, events_since_start)"
       " INSERT INTO fhirsub_event (subscription_id, event_number, change_id, created_ms)"
       " SELECT id, events_since_start, %s, %lld FROM bumped RETURNING subscription_id",

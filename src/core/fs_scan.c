@@ -30,10 +30,12 @@ const fs_stmt_def_t fs_scan_statements[] = {
       " AND e.event_number > j.value ->> 1"
       " AND e.event_number <= (j.value ->> 1) + (j.value ->> 2)"
       " LEFT JOIN fhirsub_change c ON c.id = e.change_id", "sqlite3" },
+    /* PostgreSQL: the counter as a subquery, looked up in the primary key per item (a
+     * join is hashed against a scan of every subscription in the generic plan) */
     { "fhirsub_scan_events_pgsql",
-      "SELECT j.k - 1, s.events_since_start, " EVENT_COLUMNS
+      "SELECT j.k - 1, (SELECT s.events_since_start FROM fhirsub_subscription s"
+      " WHERE s.id = j.v ->> 0), " EVENT_COLUMNS
       " FROM json_array_elements(CAST(%s AS json)) WITH ORDINALITY AS j(v, k)"
-      " LEFT JOIN fhirsub_subscription s ON s.id = j.v ->> 0"
       " LEFT JOIN fhirsub_event e ON e.subscription_id = j.v ->> 0"
       " AND e.event_number > CAST(j.v ->> 1 AS BIGINT)"
       " AND e.event_number <= CAST(j.v ->> 1 AS BIGINT) + CAST(j.v ->> 2 AS BIGINT)"
@@ -43,7 +45,8 @@ const fs_stmt_def_t fs_scan_statements[] = {
       " WHERE id IN (SELECT value FROM json_each(%s))", "sqlite3" },
     { "fhirsub_scan_subs_pgsql",
       "SELECT " SUB_COLUMNS " FROM fhirsub_subscription"
-      " WHERE id IN (SELECT json_array_elements_text(CAST(%s AS json)))", "pgsql" },
+      " WHERE id = ANY (ARRAY(SELECT json_array_elements_text(CAST(%s AS json))))",
+      "pgsql" },
     { NULL, NULL, NULL }
 };
 

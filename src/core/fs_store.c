@@ -211,7 +211,9 @@ const fs_stmt_def_t fs_store_statements[] = {
       " error = CASE WHEN s.status = 'error' THEN '' ELSE s.error END"
       " FROM (SELECT v ->> 0 AS id, CAST(v ->> 1 AS BIGINT) AS ms"
       " FROM json_array_elements(CAST(%s AS json)) AS v) AS d"
-      " WHERE s.id = d.id AND s.last_delivery_ms < d.ms", "pgsql" },
+      " WHERE s.id = d.id AND s.last_delivery_ms < d.ms"
+      " AND s.id = ANY (ARRAY(SELECT v ->> 0"
+      " FROM json_array_elements(CAST(%s AS json)) AS v))", "pgsql" },
     { "fhirsub_sub_mark_error",
       "UPDATE fhirsub_subscription SET status = 'error', error = %s"
       " WHERE id = %s AND status = 'active'", NULL },
@@ -988,18 +990,19 @@ apr_status_t fs_store_sub_mark_delivered(fs_store_t *store, apr_pool_t *p,
 {
     int pg = !strcmp(apr_dbd_name(store->driver), "pgsql");
     apr_dbd_transaction_t *tx = NULL;
-    const char *args[1];
+    const char *args[2];
     apr_status_t rv;
 
     if (n <= 0) return APR_SUCCESS;
-    args[0] = deliveries_json(p, d, n);
+    args[0] = args[1] = deliveries_json(p, d, n);
     /* one statement and one commit for all: on SQLite each commit is a write lock and
      * an fsync, on PostgreSQL a statement per row was a round trip under row locks */
     if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
     if (pg) rv = deliveries_prepare_pgsql(store, p, d, n);
     if (rv == APR_SUCCESS) {
+        /* pgsql: the array once more, so that the rows are looked up by key */
         rv = exec(store, p, pg ? "fhirsub_sub_mark_delivered_pgsql"
-                               : "fhirsub_sub_mark_delivered_sqlite", NULL, 1, args);
+                               : "fhirsub_sub_mark_delivered_sqlite", NULL, pg ? 2 : 1, args);
     }
     return tx_end(store, p, tx, rv);
 }

@@ -1551,6 +1551,55 @@ START_TEST(keyed_candidates_plan_pg)
 }
 END_TEST
 
+/* PostgreSQL's generic plans (after five executions) of the set-based statements look
+ * the subscriptions up in the primary key, with one id as with many: no scan of every
+ * subscription per write or per scan. */
+static void assert_pk_plan(const char *explain)
+{
+    const char *plan = apr_array_pstrcat(pool, select_all(explain), '\n');
+    ck_assert_msg(strstr(plan, "fhirsub_subscription_pkey"), "the primary key:\n%s", plan);
+    ck_assert_msg(!strstr(plan, "Seq Scan on fhirsub_subscription"), "no scan:\n%s", plan);
+}
+
+START_TEST(set_statements_plan_pg)
+{
+    fs_scan_read_t read;
+    apr_hash_t *subs = NULL;
+    int i;
+
+    if (strcmp(db_driver, "pgsql")) return;
+    ready();
+    insert_sub(make_sub("p-0", "alice", 0));
+    sql("INSERT INTO fhirsub_subscription SELECT 'p-' || i, owner, status, channel_type, shape,"
+        " topic, criteria, filters, content, content_type, heartbeat_period, timeout,"
+        " max_count, end_ms, base_url, events_since_start, last_delivery_ms, error,"
+        " version_id, created_ms, updated_ms, last_bound_ms, resource, keyed"
+        " FROM fhirsub_subscription, generate_series(1, 3000) AS i WHERE id = 'p-0'");
+    sql("ANALYZE");
+    for (i = 0; i < 6; ++i) {
+        fs_delivery_t d = { "p-7", T(6000 + i) };
+        ck_assert_int_eq(fs_event_record(&store, pool,
+                                         make_change(apr_psprintf(pool, "c%d", i), "e1"),
+                                         ids_of("p-7", NULL, NULL)), APR_SUCCESS);
+        memset(&read, 0, sizeof(read));
+        read.sub_id = "p-7";
+        read.after = 7;
+        read.limit = 10;
+        ck_assert_int_eq(fs_scan_events_after(&store, pool, &read, 1), APR_SUCCESS);
+        ck_assert_int_eq(read.events->nelts, i + 1);
+        ck_assert_int_eq(fs_scan_subs(&store, pool, ids_of("p-7", NULL, NULL), &subs),
+                         APR_SUCCESS);
+        ck_assert_int_eq(fs_store_sub_mark_delivered(&store, pool, &d, 1), APR_SUCCESS);
+    }
+    assert_pk_plan("EXPLAIN EXECUTE fhirsub_event_lock_set('[\"p-7\"]')");
+    assert_pk_plan("EXPLAIN EXECUTE fhirsub_event_number_set('[\"p-7\"]', 'c9', 1)");
+    assert_pk_plan("EXPLAIN EXECUTE fhirsub_scan_events_pgsql('[[\"p-7\", 7, 10]]')");
+    assert_pk_plan("EXPLAIN EXECUTE fhirsub_scan_subs_pgsql('[\"p-7\"]')");
+    assert_pk_plan("EXPLAIN EXECUTE fhirsub_sub_mark_delivered_pgsql('[[\"p-7\", 1]]',"
+                   " '[[\"p-7\", 1]]')");
+}
+END_TEST
+
 START_TEST(query_errors_reported)
 {
     fs_sub_t *s = (fs_sub_t *)1;
@@ -1612,6 +1661,7 @@ static TCase *store_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, sub_mark_delivered_many);
     tcase_add_test(tc, scan_events_many);
     tcase_add_test(tc, scan_subs_rows);
+    tcase_add_test(tc, set_statements_plan_pg);
     tcase_add_test(tc, event_candidate_subs);
     tcase_add_test(tc, event_candidate_keys);
     tcase_add_test(tc, migrate_v1_indexes_stored_subscriptions);
