@@ -85,12 +85,17 @@ const fs_stmt_def_t fs_event_statements[] = {
     /* PostgreSQL: the row locks of every subscription of a batch, taken at once in one
      * order for all writers (byte order of the id: the notifier's delivery marks go in
      * strcmp order too), so that two recordings never wait for each other in a cycle.
-     * "= ANY (ARRAY(...))": the generic plan looks the ids up in the primary key (with
-     * "IN (SELECT set-returning function)" it scans every subscription). */
+     * For a few ids "= ANY (ARRAY(...))": the generic plan looks them up in the primary
+     * key. For many a join: a row updated by the transaction it waited for is checked
+     * again, and against "= ANY" that walks the whole array (seconds at 10,000). */
     { "fhirsub_event_lock_set",
       "SELECT id FROM fhirsub_subscription"
       " WHERE id = ANY (ARRAY(SELECT json_array_elements_text(CAST(%s AS json))))"
       " ORDER BY id COLLATE \"C\" FOR UPDATE", "pgsql" },
+    { "fhirsub_event_lock_many",
+      "SELECT s.id FROM json_array_elements_text(CAST(%s AS json)) AS u(id)"
+      " JOIN fhirsub_subscription s ON s.id = u.id"
+      " ORDER BY s.id COLLATE \"C\" FOR UPDATE OF s", "pgsql" },
     /* PostgreSQL: then one statement per write numbers its subscriptions (locked). */
     { "fhirsub_event_number_set",
       "WITH bumped AS (UPDATE fhirsub_subscription"
@@ -238,9 +243,9 @@ static int has_subs(const fs_event_item_t *item)
 
 /* Each item's subscription ids as a JSON array, the parameter of the set-based
  * statements (an id named twice counts once there), NULL when it has none; *pall:
- * those of every item, for the locks, NULL when no item has any. */
+ * those of every item, for the locks, NULL when no item has any (*pnall of them). */
 static const char **items_ids(apr_pool_t *p, const fs_event_item_t *items, int n,
-                              const char **pall)
+                              const char **pall, int *pnall)
 {
     const char **ids = apr_pcalloc(p, sizeof(*ids) * (apr_size_t)(n > 0 ? n : 1));
     apr_array_header_t *all = apr_array_make(p, 16, sizeof(const char *));
@@ -254,14 +259,17 @@ static const char **items_ids(apr_pool_t *p, const fs_event_item_t *items, int n
         ++with;
     }
     if (with > 1) *pall = fs_json_str_array(p, all);
+    *pnall = all->nelts;
     return ids;
 }
 
-static apr_status_t lock_subs(fs_store_t *store, apr_pool_t *p, const char *ids)
+apr_status_t fs_event_lock_subs(fs_store_t *store, apr_pool_t *p, const char *ids, int n)
 {
     const char *args[] = { ids };
     apr_array_header_t *rows;
-    return fs_store_select(store, p, "fhirsub_event_lock_set", 1, args, 1, &rows);
+    return fs_store_select(store, p, n > FS_EVENT_LOCK_FEW ? "fhirsub_event_lock_many"
+                                                           : "fhirsub_event_lock_set",
+                           1, args, 1, &rows);
 }
 
 /* Number one event of change for each subscription of ids (JSON) still live (those
@@ -343,14 +351,14 @@ apr_status_t fs_event_record_batch(fs_store_t *store, apr_pool_t *p,
     apr_array_header_t *notified;
     const char **ids, *all;
     apr_status_t rv;
-    int i, pg = is_pgsql(store);
+    int i, nall = 0, pg = is_pgsql(store);
 
-    ids = items_ids(p, items, n, &all);
+    ids = items_ids(p, items, n, &all, &nall);
     if (!all) return APR_SUCCESS;
     notified = apr_array_make(p, 16, sizeof(const char *));
     if (APR_SUCCESS != (rv = fs_store_tx_start(store, p, &tx))) return rv;
     rv = insert_changes(store, p, items, n);
-    if (rv == APR_SUCCESS && pg) rv = lock_subs(store, p, all);
+    if (rv == APR_SUCCESS && pg) rv = fs_event_lock_subs(store, p, all, nall);
     for (i = 0; rv == APR_SUCCESS && i < n; ++i) {
         if (!ids[i]) continue;
         rv = pg ? number_pgsql(store, p, items[i].change, ids[i], notified)

@@ -71,6 +71,12 @@ typedef struct fs_event_item_t {
 apr_status_t fs_event_record_batch(fs_store_t *store, apr_pool_t *p,
                                    const fs_event_item_t *items, int n);
 
+/* PostgreSQL, in a transaction: lock the rows of the n subscriptions ids (a JSON array
+ * of strings) in the order every recording and delivery mark uses (byte order of the
+ * id), so that none waits for another in a cycle. */
+#define FS_EVENT_LOCK_FEW 64
+apr_status_t fs_event_lock_subs(fs_store_t *store, apr_pool_t *p, const char *ids, int n);
+
 /* fs_event_record_batch over n fs_event_item_t*: an fs_group_fn (fs_group.h), so that
  * the events of concurrent writes share one commit. */
 apr_status_t fs_event_record_items(fs_store_t *store, apr_pool_t *p, void *const *items, int n);

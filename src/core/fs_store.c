@@ -969,20 +969,18 @@ static const char *deliveries_json(apr_pool_t *p, const fs_delivery_t *d, int n)
 
 /* PostgreSQL: bookkeeping whose commit need not wait for the WAL flush (a lost one is
  * said again by the next delivery), its rows locked first in the event recorder's
- * order (fhirsub_event_lock_set): no deadlock with a recording. */
+ * order (fs_event_lock_subs): no deadlock with a recording. */
 static apr_status_t deliveries_prepare_pgsql(fs_store_t *store, apr_pool_t *p,
                                              const fs_delivery_t *d, int n)
 {
-    apr_array_header_t *ids = apr_array_make(p, n, sizeof(const char *)), *locked;
-    const char *args[1];
+    apr_array_header_t *ids = apr_array_make(p, n, sizeof(const char *));
     apr_status_t rv;
     int i;
 
     for (i = 0; i < n; ++i) APR_ARRAY_PUSH(ids, const char *) = d[i].sub_id;
-    args[0] = fs_json_str_array(p, ids);
     rv = exec(store, p, "fhirsub_grant_async", NULL, 0, NULL);
     if (rv != APR_SUCCESS) return rv;
-    return select_rows(store, p, "fhirsub_event_lock_set", 1, args, 1, &locked);
+    return fs_event_lock_subs(store, p, fs_json_str_array(p, ids), n);
 }
 
 apr_status_t fs_store_sub_mark_delivered(fs_store_t *store, apr_pool_t *p,
