@@ -30,16 +30,20 @@ const fs_stmt_def_t fs_scan_statements[] = {
       " AND e.event_number > j.value ->> 1"
       " AND e.event_number <= (j.value ->> 1) + (j.value ->> 2)"
       " LEFT JOIN fhirsub_change c ON c.id = e.change_id", "sqlite3" },
-    /* PostgreSQL: the counter as a subquery, looked up in the primary key per item (a
-     * join is hashed against a scan of every subscription in the generic plan) */
+    /* PostgreSQL: the counter as a subquery and the events as a LATERAL one, each looked
+     * up in its primary key per item. Joined plainly, the generic plan hashed the items
+     * (100 estimated) against a scan of every event and every change: 52 ms a scan at
+     * 100,000 stored events. The LIMIT (the range holds no more) keeps the LATERAL
+     * subquery from being flattened into that join. */
     { "fhirsub_scan_events_pgsql",
       "SELECT j.k - 1, (SELECT s.events_since_start FROM fhirsub_subscription s"
-      " WHERE s.id = j.v ->> 0), " EVENT_COLUMNS
+      " WHERE s.id = j.v ->> 0), x.*"
       " FROM json_array_elements(CAST(%s AS json)) WITH ORDINALITY AS j(v, k)"
-      " LEFT JOIN fhirsub_event e ON e.subscription_id = j.v ->> 0"
+      " LEFT JOIN LATERAL (SELECT " EVENT_COLUMNS " FROM fhirsub_event e"
+      " JOIN fhirsub_change c ON c.id = e.change_id WHERE e.subscription_id = j.v ->> 0"
       " AND e.event_number > CAST(j.v ->> 1 AS BIGINT)"
       " AND e.event_number <= CAST(j.v ->> 1 AS BIGINT) + CAST(j.v ->> 2 AS BIGINT)"
-      " LEFT JOIN fhirsub_change c ON c.id = e.change_id", "pgsql" },
+      " LIMIT CAST(j.v ->> 2 AS BIGINT)) x ON true", "pgsql" },
     { "fhirsub_scan_subs_sqlite",
       "SELECT " SUB_COLUMNS " FROM fhirsub_subscription"
       " WHERE id IN (SELECT value FROM json_each(%s))", "sqlite3" },

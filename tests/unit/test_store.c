@@ -1563,6 +1563,7 @@ static void assert_pk_plan(const char *explain)
 
 START_TEST(set_statements_plan_pg)
 {
+    const char *plan;
     fs_scan_read_t read;
     apr_hash_t *subs = NULL;
     int i;
@@ -1575,6 +1576,11 @@ START_TEST(set_statements_plan_pg)
         " max_count, end_ms, base_url, events_since_start, last_delivery_ms, error,"
         " version_id, created_ms, updated_ms, last_bound_ms, resource, keyed"
         " FROM fhirsub_subscription, generate_series(1, 3000) AS i WHERE id = 'p-0'");
+    /* stored events of another subscription: the scan must not read them all */
+    sql("INSERT INTO fhirsub_change SELECT 'bulk-' || i, 0, 'Patient', 'p', '1', 'create',"
+        " 'POST', 'Patient', '201', '{}' FROM generate_series(1, 5000) AS i");
+    sql("INSERT INTO fhirsub_event SELECT 'p-1', i, 'bulk-' || i, 0"
+        " FROM generate_series(1, 5000) AS i");
     sql("ANALYZE");
     for (i = 0; i < 6; ++i) {
         fs_delivery_t d = { "p-7", T(6000 + i) };
@@ -1594,6 +1600,11 @@ START_TEST(set_statements_plan_pg)
     assert_pk_plan("EXPLAIN EXECUTE fhirsub_event_lock_set('[\"p-7\"]')");
     assert_pk_plan("EXPLAIN EXECUTE fhirsub_event_number_set('[\"p-7\"]', 'c9', 1)");
     assert_pk_plan("EXPLAIN EXECUTE fhirsub_scan_events_pgsql('[[\"p-7\", 7, 10]]')");
+    plan = apr_array_pstrcat(pool, select_all("EXPLAIN EXECUTE fhirsub_scan_events_pgsql("
+                                              "'[[\"p-7\", 7, 10]]')"), '\n');
+    ck_assert_msg(strstr(plan, "fhirsub_event_pkey") && !strstr(plan, "Seq Scan on fhirsub_event")
+                  && !strstr(plan, "Seq Scan on fhirsub_change"),
+                  "events and changes looked up, not scanned:\n%s", plan);
     assert_pk_plan("EXPLAIN EXECUTE fhirsub_scan_subs_pgsql('[\"p-7\"]')");
     assert_pk_plan("EXPLAIN EXECUTE fhirsub_sub_mark_delivered_pgsql('[[\"p-7\", 1]]',"
                    " '[[\"p-7\", 1]]')");
