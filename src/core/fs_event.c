@@ -181,13 +181,18 @@ static apr_array_header_t *topics_for_types(apr_pool_t *p, const fs_topics_t *to
  * are canonical URLs or '', classic criteria start with a resource type). */
 #define NO_SUCH_VALUE "#"
 
+static int is_pgsql(const fs_store_t *store)
+{
+    return !strcmp(apr_dbd_name(store->driver), "pgsql");
+}
+
 /* One topic-and-type pair's candidates: all of them, or the unkeyed and the keyed that
  * hold one of keys_json (statements and parameters above). */
 static apr_status_t pair_candidates(fs_store_t *store, apr_pool_t *p, const char *url,
                                     const char *type, const char *keys_json,
                                     apr_hash_t *seen, apr_array_header_t *subs)
 {
-    int pg = !strcmp(apr_dbd_name(store->driver), "pgsql");
+    int pg = is_pgsql(store);
     const char *bound = pg ? apr_pstrcat(p, type, "?%", NULL) : apr_pstrcat(p, type, "@", NULL);
     const char *args[] = { url, type, bound, keys_json, url, type, bound };
 
@@ -229,11 +234,6 @@ static apr_status_t insert_change(fs_store_t *store, apr_pool_t *p, const fs_cha
         c->request_method, c->request_url, c->response_status, c->body ? c->body : ""
     };
     return fs_store_exec(store, p, "fhirsub_change_insert", NULL, 10, args);
-}
-
-static int is_pgsql(const fs_store_t *store)
-{
-    return !strcmp(apr_dbd_name(store->driver), "pgsql");
 }
 
 static int has_subs(const fs_event_item_t *item)
