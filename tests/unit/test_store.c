@@ -1611,6 +1611,22 @@ START_TEST(set_statements_plan_pg)
 }
 END_TEST
 
+/* PostgreSQL sessions of ours run without JIT: with jit_above_cost at 0 every statement
+ * would otherwise be compiled (as the scan was once a subscription held 10^6 events). */
+START_TEST(session_without_jit_pg)
+{
+    const char *plan;
+
+    if (strcmp(db_driver, "pgsql")) return;
+    ready();
+    ck_assert_str_eq(select_one("SELECT current_setting('jit')"), "off");
+    sql("SET jit_above_cost = 0");
+    plan = apr_array_pstrcat(pool, select_all("EXPLAIN EXECUTE fhirsub_scan_events_pgsql("
+                                              "'[[\"p-7\", 7, 10]]')"), '\n');
+    ck_assert_msg(!strstr(plan, "JIT"), "no JIT:\n%s", plan);
+}
+END_TEST
+
 START_TEST(query_errors_reported)
 {
     fs_sub_t *s = (fs_sub_t *)1;
@@ -1673,6 +1689,7 @@ static TCase *store_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, scan_events_many);
     tcase_add_test(tc, scan_subs_rows);
     tcase_add_test(tc, set_statements_plan_pg);
+    tcase_add_test(tc, session_without_jit_pg);
     tcase_add_test(tc, event_candidate_subs);
     tcase_add_test(tc, event_candidate_keys);
     tcase_add_test(tc, migrate_v1_indexes_stored_subscriptions);
