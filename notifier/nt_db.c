@@ -17,6 +17,7 @@
 #include "fs_fhir.h"
 #include "fs_json.h"
 #include "fs_notify.h"
+#include "fs_notify_text.h"
 #include "fs_scan.h"
 #include "fs_store.h"
 #include "fs_token.h"
@@ -476,13 +477,15 @@ static int scan_limit(int batch, apr_int64_t max_count)
 }
 
 /* The events as Bundles of at most max_count, never spanning a binding's cursor. */
-static void build_bundles(apr_pool_t *p, apr_pool_t *scratch, nt_scan_result_t *r,
+static void build_bundles(apr_pool_t *p, fs_notify_writer_t *writer, nt_scan_result_t *r,
                           const nt_scan_item_t *item, const apr_array_header_t *events,
                           apr_time_t now)
 {
     const fs_notify_event_t *evs = (const fs_notify_event_t *)events->elts;
     apr_int64_t *numbers = apr_palloc(p, sizeof(*numbers) * (apr_size_t)events->nelts);
     const apr_array_header_t *cuts = item->cuts;
+    const char *text;
+    apr_size_t size;
     int i, len;
 
     for (i = 0; i < events->nelts; ++i) numbers[i] = evs[i].number;
@@ -496,10 +499,10 @@ static void build_bundles(apr_pool_t *p, apr_pool_t *scratch, nt_scan_result_t *
         t->number = evs[i + len - 1].number;
         t->nevents = len;
         t->recorded = evs[i].timestamp;
-        t->text = apr_pstrdup(p, fs_json_str(scratch, fs_notify_event(scratch, r->sub,
-                                                                      evs + i, len, now)));
-        /* the JSON tree lives only while its text is made; the pool's memory stays */
-        apr_pool_clear(scratch);
+        /* written as text, the change's part once per job (fs_notify_text) */
+        size = fs_notify_text(writer, r->sub, FS_NOTIFY_EVENT, evs + i, len, now, &text);
+        t->text = apr_pstrmemdup(p, text, size);
+        t->len = size;
     }
 }
 
@@ -524,6 +527,7 @@ static void run_scan(nt_db_t *db, nt_job_t *job)
     fs_scan_read_t *reads = apr_pcalloc(p, sizeof(*reads) * (apr_size_t)(n > 0 ? n : 1));
     apr_hash_t *subs = NULL;
     apr_pool_t *scratch = NULL;
+    fs_notify_writer_t *writer;
 
     job->scans = apr_array_make(p, n, sizeof(nt_scan_result_t));
     if (!ensure_store(db)) {
@@ -542,6 +546,7 @@ static void run_scan(nt_db_t *db, nt_job_t *job)
         return;
     }
     apr_pool_create(&scratch, p);
+    writer = fs_notify_writer_make(scratch);   /* its cache: this job's changes */
     for (i = 0; i < n; ++i) {
         const nt_scan_item_t *item = &APR_ARRAY_IDX(job->items, i, nt_scan_item_t);
         apr_array_header_t *events = reads[i].events;
@@ -562,7 +567,7 @@ static void run_scan(nt_db_t *db, nt_job_t *job)
             continue;
         }
         r->sub->resource_json = NULL;
-        build_bundles(p, scratch, r, item, events, now);
+        build_bundles(p, writer, r, item, events, now);
     }
     apr_pool_destroy(scratch);
 }

@@ -68,7 +68,8 @@ typedef struct nt_event_text_t {
     apr_int64_t number;           /* ... and the highest (its events-since-start) */
     int nevents;                  /* how many events it carries */
     apr_time_t recorded;          /* when its oldest event was recorded */
-    const char *text;             /* the event-notification Bundle */
+    const char *text;             /* the event-notification Bundle ... */
+    apr_size_t len;               /* ... of this many bytes */
 } nt_event_text_t;
 
 typedef struct nt_scan_result_t {

@@ -240,7 +240,7 @@ static void deliver(nt_watch_t *w, const nt_scan_result_t *r)
     for (b = w->bindings; b; b = b->watch_next) b->held = 0;
     for (i = 0; i < r->events->nelts; ++i) {
         const nt_event_text_t *ev = &APR_ARRAY_IDX(r->events, i, nt_event_text_t);
-        nt_msg_t *m = nt_msg_new(ev->text, strlen(ev->text));
+        nt_msg_t *m = nt_msg_new(ev->text, ev->len);
         if (!m) return;
         nt_msg_set_event(m, w->sub_id, ev->number);
         m->nevents = ev->nevents;

@@ -5,6 +5,7 @@
 #include "fs_log.h"
 #include "fs_time.h"
 #include "fs_notify.h"
+#include "fs_notify_int.h"
 
 const char *fs_notify_sub_reference(apr_pool_t *p, const fs_sub_t *sub)
 {
@@ -39,14 +40,30 @@ static const char *focus_reference(apr_pool_t *p, const fs_sub_t *sub,
                                           : apr_pstrcat(p, sub->base_url, "/", rel, NULL);
 }
 
-static int with_focus(const fs_sub_t *sub)
+int fs_notify_with_focus(const fs_sub_t *sub)
 {
     return sub->content && strcmp(sub->content, "empty") != 0;
 }
 
-static int with_resource(const fs_sub_t *sub)
+int fs_notify_with_resource(const fs_sub_t *sub)
 {
     return sub->content && !strcmp(sub->content, "full-resource");
+}
+
+apr_int64_t fs_notify_events_since(const fs_sub_t *sub, const char *type,
+                                   const fs_notify_event_t *events, int nevents)
+{
+    apr_int64_t n = sub->events_since_start;
+    int i;
+
+    if (nevents <= 0 || strcmp(type, FS_NOTIFY_EVENT)) return n;
+    /* R5: the highest number in a notification equals eventsSinceSubscriptionStart;
+     * a query-event ($events) reports the real count, however many it carries. */
+    n = events[0].number;
+    for (i = 1; i < nevents; ++i) {
+        if (events[i].number > n) n = events[i].number;
+    }
+    return n;
 }
 
 /* ---- the status entry ----------------------------------------------------- */
@@ -65,7 +82,7 @@ static json_object *r4_notification_event(apr_pool_t *p, const fs_sub_t *sub,
     fs_json_add_str(part, "name", "timestamp");
     fs_json_add_str(part, "valueInstant", fs_time_instant(p, ev->timestamp));
     json_object_array_add(parts, part);
-    if (with_focus(sub)) {
+    if (fs_notify_with_focus(sub)) {
         part = json_object_new_object();
         fs_json_add_str(part, "name", "focus");
         json_object_object_add(part, "valueReference",
@@ -83,7 +100,7 @@ static json_object *r5_notification_event(apr_pool_t *p, const fs_sub_t *sub,
     /* integer64 travels as a JSON string */
     fs_json_add_str(ne, "eventNumber", i64(p, ev->number));
     fs_json_add_str(ne, "timestamp", fs_time_instant(p, ev->timestamp));
-    if (with_focus(sub)) {
+    if (fs_notify_with_focus(sub)) {
         json_object_object_add(ne, "focus", reference(focus_reference(p, sub, ev)));
     }
     return ne;
@@ -157,8 +174,8 @@ static json_object *status_entry(apr_pool_t *p, const fs_sub_t *sub, const char 
 
 /* ---- the focus entries ---------------------------------------------------- */
 
-static void derive_request(apr_pool_t *p, const fs_notify_event_t *ev,
-                           const char **pmethod, const char **purl, const char **pstatus)
+void fs_notify_derive_request(apr_pool_t *p, const fs_notify_event_t *ev,
+                              const char **pmethod, const char **purl, const char **pstatus)
 {
     const char *rel = apr_pstrcat(p, ev->resource_type, "/", ev->resource_id, NULL);
     const char *interaction = ev->interaction ? ev->interaction : "";
@@ -184,8 +201,7 @@ static void derive_request(apr_pool_t *p, const fs_notify_event_t *ev,
     *pstatus = is_set(ev->response_status) ? ev->response_status : status;
 }
 
-/* The written resource, or NULL when there is none to show. */
-static json_object *event_resource(apr_pool_t *p, const fs_notify_event_t *ev)
+json_object *fs_notify_event_resource(apr_pool_t *p, const fs_notify_event_t *ev)
 {
     json_object *res = NULL;
     const char *err = NULL;
@@ -214,10 +230,10 @@ static json_object *focus_entry(apr_pool_t *p, const fs_sub_t *sub,
 
     fs_json_add_str(entry, "fullUrl", apr_pstrcat(p, sub->base_url, "/", ev->resource_type,
                                                   "/", ev->resource_id, NULL));
-    if (with_resource(sub) && (res = event_resource(p, ev))) {
+    if (fs_notify_with_resource(sub) && (res = fs_notify_event_resource(p, ev))) {
         json_object_object_add(entry, "resource", res);
     }
-    derive_request(p, ev, &method, &url, &status);
+    fs_notify_derive_request(p, ev, &method, &url, &status);
     json_object_object_add(entry, "request", request_obj(method, url));
     json_object_object_add(entry, "response", response_obj(status));
     return entry;
@@ -233,22 +249,13 @@ json_object *fs_notify_bundle(apr_pool_t *p, const fs_sub_t *sub, const char *ty
     fs_sub_t view = *sub;
     int i;
 
-    if (nevents > 0 && !strcmp(type, FS_NOTIFY_EVENT)) {
-        /* R5: the highest number in a notification equals eventsSinceSubscriptionStart;
-         * a query-event ($events) reports the real count, however many it carries. */
-        view.events_since_start = events[0].number;
-        for (i = 1; i < nevents; ++i) {
-            if (events[i].number > view.events_since_start) {
-                view.events_since_start = events[i].number;
-            }
-        }
-    }
+    view.events_since_start = fs_notify_events_since(sub, type, events, nevents);
     fs_json_add_str(bundle, "resourceType", "Bundle");
     fs_json_add_str(bundle, "type", sub->shape == FS_SHAPE_R5 ? "subscription-notification"
                                                                 : "history");
     fs_json_add_str(bundle, "timestamp", fs_time_instant(p, now));
     json_object_array_add(entries, status_entry(p, &view, type, events, nevents, now));
-    for (i = 0; i < nevents && with_focus(sub); ++i) {
+    for (i = 0; i < nevents && fs_notify_with_focus(sub); ++i) {
         json_object_array_add(entries, focus_entry(p, sub, &events[i]));
     }
     json_object_object_add(bundle, "entry", entries);
