@@ -20,15 +20,66 @@ static lws_usec_t usec_until(apr_time_t when)
     return when > now ? (lws_usec_t)(when - now) : 1;
 }
 
+/* ---- timers (nt_timer.h): one heap, one lws_sul at its earliest due time ------- */
+
+static void arm_timers(nt_server_t *srv);
+
+static void timers_cb(lws_sorted_usec_list_t *sul)
+{
+    nt_server_t *srv = lws_container_of(sul, nt_server_t, timers_sul);
+    nt_timer_t *t;
+
+    srv->timers_armed = 0;
+    while ((t = nt_timers_take_due(&srv->timers, (apr_int64_t)lws_now_usecs()))) t->fn(t);
+    arm_timers(srv);
+}
+
+/* Arm the lws_sul for the earliest due time, unless it is armed for that or earlier
+ * (after a cancel it may fire for nothing, then follows the heap): re-arming walks lws's
+ * own sorted list, so it happens at most once per firing, not once per bind. */
+static void arm_timers(nt_server_t *srv)
+{
+    apr_int64_t next = nt_timers_next_due(&srv->timers);
+    apr_int64_t now = (apr_int64_t)lws_now_usecs();
+
+    if (!next || (srv->timers_armed && srv->timers_armed <= next)) return;
+    srv->timers_armed = next;
+    lws_sul_schedule(srv->ctx, 0, &srv->timers_sul, timers_cb,
+                     (lws_usec_t)(next > now ? next - now : 1));
+}
+
+/* Run fn on t in `in` microseconds. */
+static void timer_in(nt_server_t *srv, nt_timer_t *t, nt_timer_fn *fn, lws_usec_t in)
+{
+    if (APR_SUCCESS != nt_timer_schedule(&srv->timers, t, fn,
+                                         (apr_int64_t)(lws_now_usecs() + in))) {
+        nt_log(FS_LOG_ERR, "FS20310: out of memory for a timer: it will not fire");
+        return;
+    }
+    arm_timers(srv);
+}
+
+static void timer_cancel(nt_server_t *srv, nt_timer_t *t)
+{
+    nt_timer_cancel(&srv->timers, t);
+}
+
+void nt_conn_timers_stop(nt_server_t *srv)
+{
+    lws_sul_cancel(&srv->timers_sul);
+    srv->timers_armed = 0;
+    nt_timers_free(&srv->timers);
+}
+
 /* ---- bind timeout ------------------------------------------------------------- */
 
-static void bind_timer_cb(lws_sorted_usec_list_t *sul)
+static void bind_timer_cb(nt_timer_t *t)
 {
-    nt_conn_t *c = lws_container_of(sul, nt_conn_t, bind_timer);
+    nt_conn_t *c = lws_container_of(t, nt_conn_t, bind_timer);
     if (c->nbindings > 0 || c->closing) return;
     if (c->pending > 0) {
         /* a bind is on its way: its result decides */
-        lws_sul_schedule(c->srv->ctx, 0, &c->bind_timer, bind_timer_cb,
+        timer_in(c->srv, &c->bind_timer, bind_timer_cb,
                          (lws_usec_t)c->srv->conf->bind_timeout);
         return;
     }
@@ -39,7 +90,7 @@ static void bind_timer_cb(lws_sorted_usec_list_t *sul)
 
 static void arm_bind_timer(nt_conn_t *c)
 {
-    lws_sul_schedule(c->srv->ctx, 0, &c->bind_timer, bind_timer_cb,
+    timer_in(c->srv, &c->bind_timer, bind_timer_cb,
                      (lws_usec_t)c->srv->conf->bind_timeout);
 }
 
@@ -73,9 +124,9 @@ void nt_conn_closed(nt_conn_t *c)
 {
     if (!c->srv) return;   /* never opened */
     while (c->bindings) nt_binding_remove(c->bindings);
-    lws_sul_cancel(&c->bind_timer);
-    lws_sul_cancel(&c->stall_timer);
-    lws_sul_cancel(&c->close_timer);
+    timer_cancel(c->srv, &c->bind_timer);
+    timer_cancel(c->srv, &c->stall_timer);
+    timer_cancel(c->srv, &c->close_timer);
     nt_queue_clear(&c->queue);
     free(c->rx);
     c->rx = NULL;
@@ -89,9 +140,9 @@ void nt_conn_closed(nt_conn_t *c)
 
 /* The close did not complete in time (a client that reads nothing never lets the
  * last messages and the close frame out): drop the connection. */
-static void close_timer_cb(lws_sorted_usec_list_t *sul)
+static void close_timer_cb(nt_timer_t *t)
 {
-    nt_conn_t *c = lws_container_of(sul, nt_conn_t, close_timer);
+    nt_conn_t *c = lws_container_of(t, nt_conn_t, close_timer);
     nt_log(FS_LOG_INFO, "FS20309: " NT_CONN_FMT " did not take its close in %d s: dropped",
            NT_CONN_ARGS(c), NT_CLOSE_GRACE_SECS);
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
@@ -103,10 +154,10 @@ void nt_conn_close(nt_conn_t *c, int code, const char *reason)
     c->closing = 1;
     c->close_code = code;
     apr_cpystrn(c->close_reason, reason, sizeof(c->close_reason));
-    lws_sul_cancel(&c->bind_timer);
+    timer_cancel(c->srv, &c->bind_timer);
     lws_callback_on_writable(c->wsi);
     /* a client that does not read may never make us writable */
-    lws_sul_schedule(c->srv->ctx, 0, &c->close_timer, close_timer_cb,
+    timer_in(c->srv, &c->close_timer, close_timer_cb,
                      (lws_usec_t)NT_CLOSE_GRACE_SECS * LWS_US_PER_SEC);
     nt_log(FS_LOG_INFO, "FS20304: " NT_CONN_FMT " closing: %d %s", NT_CONN_ARGS(c), code,
            reason);
@@ -145,9 +196,9 @@ static void cull(nt_conn_t *c)
     nt_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too-slow");
 }
 
-static void stall_timer_cb(lws_sorted_usec_list_t *sul)
+static void stall_timer_cb(nt_timer_t *t)
 {
-    nt_conn_t *c = lws_container_of(sul, nt_conn_t, stall_timer);
+    nt_conn_t *c = lws_container_of(t, nt_conn_t, stall_timer);
     if (c->stalled && !c->closing) cull(c);
 }
 
@@ -159,7 +210,7 @@ static void stall(nt_conn_t *c)
     nt_log(FS_LOG_DEBUG, "FS20308: " NT_CONN_FMT " send queue full (%lu messages, %lu "
            "bytes)", NT_CONN_ARGS(c), (unsigned long)c->queue.count,
            (unsigned long)c->queue.bytes);
-    lws_sul_schedule(c->srv->ctx, 0, &c->stall_timer, stall_timer_cb,
+    timer_in(c->srv, &c->stall_timer, stall_timer_cb,
                      (lws_usec_t)c->srv->conf->slow_client_timeout);
 }
 
@@ -168,7 +219,7 @@ static void unstall(nt_conn_t *c)
 {
     nt_binding_t *b;
     c->stalled = 0;
-    lws_sul_cancel(&c->stall_timer);
+    timer_cancel(c->srv, &c->stall_timer);
     for (b = c->bindings; b; b = b->conn_next) {
         if (b->blocked) {
             b->blocked = 0;
@@ -294,9 +345,9 @@ nt_binding_t *nt_conn_find_binding(nt_conn_t *c, const char *sub_id)
     return NULL;
 }
 
-static void heartbeat_cb(lws_sorted_usec_list_t *sul)
+static void heartbeat_cb(nt_timer_t *t)
 {
-    nt_binding_t *b = lws_container_of(sul, nt_binding_t, heartbeat);
+    nt_binding_t *b = lws_container_of(t, nt_binding_t, heartbeat);
     nt_conn_t *c = b->conn;
     nt_watch_t *w = b->watch;
     apr_interval_time_t period = apr_time_from_sec(w->sub->heartbeat_period);
@@ -313,13 +364,13 @@ static void heartbeat_cb(lws_sorted_usec_list_t *sul)
         apr_pool_destroy(p);
         b->last_sent = now;
     }
-    lws_sul_schedule(c->srv->ctx, 0, &b->heartbeat, heartbeat_cb,
+    timer_in(c->srv, &b->heartbeat, heartbeat_cb,
                      usec_until(b->last_sent + period));
 }
 
-static void expiry_cb(lws_sorted_usec_list_t *sul)
+static void expiry_cb(nt_timer_t *t)
 {
-    nt_binding_t *b = lws_container_of(sul, nt_binding_t, expiry);
+    nt_binding_t *b = lws_container_of(t, nt_binding_t, expiry);
     nt_session_binding_lost(b, "token-expired", "the binding token expired; bind a new "
                             "one before it does");
 }
@@ -328,14 +379,14 @@ static void schedule_heartbeat(nt_binding_t *b)
 {
     apr_int64_t period = b->watch->sub->heartbeat_period;
     if (period > 0) {
-        lws_sul_schedule(b->conn->srv->ctx, 0, &b->heartbeat, heartbeat_cb,
+        timer_in(b->conn->srv, &b->heartbeat, heartbeat_cb,
                          (lws_usec_t)apr_time_from_sec(period));
     }
 }
 
 void nt_binding_heartbeat_restart(nt_binding_t *b)
 {
-    lws_sul_cancel(&b->heartbeat);
+    timer_cancel(b->conn->srv, &b->heartbeat);
     schedule_heartbeat(b);
 }
 
@@ -358,8 +409,8 @@ nt_binding_t *nt_binding_add(nt_conn_t *c, nt_watch_t *w, const char *grant_id,
     b->watch_next = w->bindings;
     w->bindings = b;
     ++w->nbindings;
-    lws_sul_cancel(&c->bind_timer);
-    lws_sul_schedule(c->srv->ctx, 0, &b->expiry, expiry_cb, usec_until(expires));
+    timer_cancel(c->srv, &c->bind_timer);
+    timer_in(c->srv, &b->expiry, expiry_cb, usec_until(expires));
     schedule_heartbeat(b);
     return b;
 }
@@ -371,7 +422,7 @@ void nt_binding_renew(nt_binding_t *b, const char *grant_id, apr_time_t expires)
     free(b->grant_id);
     b->grant_id = id;
     b->expires = expires;
-    lws_sul_schedule(b->conn->srv->ctx, 0, &b->expiry, expiry_cb, usec_until(expires));
+    timer_in(b->conn->srv, &b->expiry, expiry_cb, usec_until(expires));
 }
 
 void nt_binding_remove(nt_binding_t *b)
@@ -380,8 +431,8 @@ void nt_binding_remove(nt_binding_t *b)
     nt_watch_t *w = b->watch;
     nt_binding_t **pp;
 
-    lws_sul_cancel(&b->heartbeat);
-    lws_sul_cancel(&b->expiry);
+    timer_cancel(b->conn->srv, &b->heartbeat);
+    timer_cancel(b->conn->srv, &b->expiry);
     for (pp = &c->bindings; *pp; pp = &(*pp)->conn_next) {
         if (*pp == b) {
             *pp = b->conn_next;

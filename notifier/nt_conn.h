@@ -3,7 +3,7 @@
  * A connection carries any number of bindings (up to MaxBindingsPerConnection),
  * one per subscription; a binding remembers the grant that allowed it, when it
  * expires and its cursor: the highest event number this connection was sent (or
- * told about by the handshake). Each binding has two lws_sul timers: its heartbeat
+ * told about by the handshake). Each binding has two timers (nt_timer): its heartbeat
  * (at the subscription's period, skipped while other notifications flow) and its
  * expiry. A connection holding no binding for BindTimeout is closed.
  *
@@ -22,6 +22,7 @@
 #include <libwebsockets.h>
 
 #include "nt_queue.h"
+#include "nt_timer.h"
 
 typedef struct nt_server_t nt_server_t;
 typedef struct nt_watch_t nt_watch_t;
@@ -38,8 +39,8 @@ typedef struct nt_binding_t {
     apr_time_t last_sent;              /* last notification sent (heartbeat suppression) */
     int blocked;                       /* an event found the queue full: wait for room */
     int held;                          /* nt_watch delivery only: skips the rest of a scan */
-    lws_sorted_usec_list_t heartbeat;
-    lws_sorted_usec_list_t expiry;
+    nt_timer_t heartbeat;
+    nt_timer_t expiry;
 } nt_binding_t;
 
 /* lws per-session data (zeroed by lws) */
@@ -60,9 +61,9 @@ struct nt_conn_t {
     int closing;                       /* close requested: close_code/close_reason */
     int close_code;
     char close_reason[124];
-    lws_sorted_usec_list_t bind_timer;
-    lws_sorted_usec_list_t stall_timer;
-    lws_sorted_usec_list_t close_timer;
+    nt_timer_t bind_timer;
+    nt_timer_t stall_timer;
+    nt_timer_t close_timer;
 };
 
 /* What a full queue means for a message. */
@@ -74,6 +75,9 @@ typedef enum {
 } nt_send_t;
 
 /* ESTABLISHED / CLOSED */
+/* Stop the connections' and bindings' timers (before the context goes). */
+void nt_conn_timers_stop(nt_server_t *srv);
+
 void nt_conn_open(nt_server_t *srv, nt_conn_t *c, struct lws *wsi);
 void nt_conn_closed(nt_conn_t *c);
 

@@ -455,5 +455,6 @@ void nt_session_stop(nt_server_t *srv)
     lws_sul_cancel(&srv->refresh_timer);
     lws_sul_cancel(&srv->flush_timer);
     lws_sul_cancel(&srv->prune_timer);
+    nt_conn_timers_stop(srv);
     nt_watch_stop(srv);
 }

@@ -48,6 +48,9 @@ struct nt_server_t {
     lws_sorted_usec_list_t flush_timer;
     lws_sorted_usec_list_t scan_timer;
     lws_sorted_usec_list_t prune_timer;
+    nt_timers_t timers;                /* connections' and bindings' timers (nt_conn.c) */
+    lws_sorted_usec_list_t timers_sul; /* armed at their earliest due time */
+    apr_int64_t timers_armed;          /* that time (lws_now_usecs), 0 when not armed */
 };
 
 void nt_session_init(nt_server_t *srv, apr_pool_t *p, const nt_config_t *conf);

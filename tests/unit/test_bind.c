@@ -12,6 +12,7 @@
 #include "nt_msg.h"
 #include "nt_prune.h"
 #include "nt_queue.h"
+#include "nt_timer.h"
 
 static nt_frame_t parse(const char *text)
 {
@@ -396,6 +397,132 @@ START_TEST(prune_floors)
 }
 END_TEST
 
+
+/* ---- timers ------------------------------------------------------------------ */
+
+#define NTIMERS 2000
+
+static int fired;
+
+static void count_fire(nt_timer_t *t)
+{
+    (void)t;
+    ++fired;
+}
+
+/* Every parent due no later than its children, and every timer knows its slot. */
+static void check_heap(const nt_timers_t *ts)
+{
+    int i, bad = -1;
+    /* one assertion per call: Check reports every assertion to its parent process */
+    for (i = 0; i < ts->n && bad < 0; ++i) {
+        if (ts->heap[i]->slot != i + 1
+            || (i > 0 && ts->heap[(i - 1) / 2]->due > ts->heap[i]->due)) bad = i;
+    }
+    ck_assert_msg(bad < 0, "heap out of order at %d of %d", bad, ts->n);
+}
+
+/* Take every timer due by now, checking they come in due order; how many. */
+static int drain(nt_timers_t *ts, apr_int64_t now)
+{
+    apr_int64_t last = 0;
+    nt_timer_t *t;
+    int n = 0;
+    while ((t = nt_timers_take_due(ts, now))) {
+        ck_assert(t->due >= last);
+        ck_assert(t->due <= now);
+        ck_assert(!nt_timer_scheduled(t));
+        last = t->due;
+        t->fn(t);
+        ++n;
+        check_heap(ts);
+    }
+    return n;
+}
+
+START_TEST(timer_order)
+{
+    static nt_timer_t t[NTIMERS];
+    nt_timers_t ts = { NULL, 0, 0 };
+    int i;
+
+    memset(t, 0, sizeof(t));
+    fired = 0;
+    srand(7);
+    for (i = 0; i < NTIMERS; ++i) {
+        ck_assert_int_eq(nt_timer_schedule(&ts, &t[i], count_fire, 1 + rand() % 100000),
+                         APR_SUCCESS);
+    }
+    check_heap(&ts);
+    ck_assert_int_eq(ts.n, NTIMERS);
+    ck_assert_ptr_null(nt_timers_take_due(&ts, 0));
+    ck_assert_int_eq(drain(&ts, 50000) + drain(&ts, 100000), NTIMERS);
+    ck_assert_int_eq(fired, NTIMERS);
+    ck_assert_int_eq(nt_timers_next_due(&ts), 0);
+    nt_timers_free(&ts);
+}
+END_TEST
+
+/* Cancels and re-schedules anywhere in the heap keep it in order; only what is still
+ * scheduled fires, at its last due time. */
+START_TEST(timer_cancel_reschedule)
+{
+    static nt_timer_t t[NTIMERS];
+    nt_timers_t ts = { NULL, 0, 0 };
+    int i, live = 0;
+
+    memset(t, 0, sizeof(t));
+    fired = 0;
+    srand(11);
+    for (i = 0; i < NTIMERS; ++i) nt_timer_schedule(&ts, &t[i], count_fire, 1000 + i);
+    for (i = 0; i < NTIMERS; ++i) {
+        if (i % 3 == 0) nt_timer_cancel(&ts, &t[i]);
+        else if (i % 3 == 1) nt_timer_schedule(&ts, &t[i], count_fire, 1 + rand() % 5000);
+        check_heap(&ts);
+    }
+    nt_timer_cancel(&ts, &t[0]);   /* twice: nothing */
+    for (i = 0; i < NTIMERS; ++i) {
+        ck_assert_int_eq(nt_timer_scheduled(&t[i]), i % 3 != 0);
+        live += i % 3 != 0;
+    }
+    ck_assert_int_eq(ts.n, live);
+    ck_assert_int_eq(drain(&ts, 1 << 30), live);
+    ck_assert_int_eq(fired, live);
+    nt_timers_free(&ts);
+}
+END_TEST
+
+/* A callback may schedule again the timer it runs for (heartbeats do). */
+static nt_timers_t *requeue_set;
+static int requeues;
+
+static void requeue(nt_timer_t *t)
+{
+    if (++requeues < 3) nt_timer_schedule(requeue_set, t, requeue, t->due + 10);
+}
+
+START_TEST(timer_requeue_in_callback)
+{
+    nt_timers_t ts = { NULL, 0, 0 };
+    nt_timer_t a, b;
+
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    requeue_set = &ts;
+    requeues = 0;
+    nt_timer_schedule(&ts, &a, requeue, 5);
+    nt_timer_schedule(&ts, &b, count_fire, 100);
+    ck_assert_int_eq(nt_timers_next_due(&ts), 5);
+    fired = 0;
+    ck_assert_int_eq(drain(&ts, 30), 3);   /* a at 5, 15, 25 */
+    ck_assert_int_eq(requeues, 3);
+    ck_assert(!nt_timer_scheduled(&a));
+    ck_assert_int_eq(nt_timers_next_due(&ts), 100);
+    nt_timers_free(&ts);
+    ck_assert(!nt_timer_scheduled(&b));
+}
+END_TEST
+
 static Suite *bind_suite(void)
 {
     Suite *s = suite_create("bind");
@@ -423,6 +550,12 @@ static Suite *bind_suite(void)
     tcase_add_test(tc, prune_rule_limits);
     tcase_add_test(tc, prune_rule_protection);
     tcase_add_test(tc, prune_floors);
+    suite_add_tcase(s, tc);
+
+    tc = fs_check_tcase("timers");
+    tcase_add_test(tc, timer_order);
+    tcase_add_test(tc, timer_cancel_reschedule);
+    tcase_add_test(tc, timer_requeue_in_callback);
     suite_add_tcase(s, tc);
     return s;
 }
