@@ -342,13 +342,16 @@ function sqlText(value) {
 
 const SUB_COPY_COLUMNS = [
   'owner', 'status', 'channel_type', 'shape', 'topic', 'criteria', 'filters', 'content', 'content_type',
-  'heartbeat_period', 'timeout', 'max_count', 'end_ms', 'base_url', 'events_since_start', 'last_delivery_ms',
-  'error', 'version_id', 'created_ms', 'updated_ms', 'last_bound_ms', 'resource', 'keyed',
+  'heartbeat_period', 'timeout', 'max_count', 'end_ms', 'base_url', 'error', 'version_id', 'created_ms',
+  'updated_ms', 'resource', 'keyed',
 ];
+/** Each subscription's counter row (fhirsub_sub_counter, schema v3). */
+const COUNTER_COPY_COLUMNS = ['events_since_start', 'last_delivery_ms', 'last_bound_ms'];
 
 /**
  * Inserts `count` copies of the Subscription row `templateId`, ids `${prefix}${i}` (i from 1),
- * with copies of its index keys (fhirsub_sub_key), in two statements. The copies match
+ * with copies of its counter row (fhirsub_sub_counter) and index keys (fhirsub_sub_key), in three
+ * statements. The copies match
  * exactly what the template matches and are found the way it is. With `distinct`, a filter
  * value of the template: each copy has `${distinct}-${i}` instead (in its filters, criteria,
  * resource and keys), as one subscription per patient would.
@@ -365,6 +368,11 @@ export async function cloneSubscriptions(ctx, templateId, count, prefix, { disti
     `${series(count)} INSERT INTO fhirsub_subscription (id, ${SUB_COPY_COLUMNS.join(', ')})` +
       ` SELECT ${newId}, ${values.join(', ')}` +
       ` FROM n_ CROSS JOIN fhirsub_subscription t WHERE t.id = ${sqlText(templateId)}`,
+  );
+  await ctx.query(
+    `${series(count)} INSERT INTO fhirsub_sub_counter (subscription_id, ${COUNTER_COPY_COLUMNS.join(', ')})` +
+      ` SELECT ${newId}, ${COUNTER_COPY_COLUMNS.map((c) => `t.${c}`).join(', ')}` +
+      ` FROM n_ CROSS JOIN fhirsub_sub_counter t WHERE t.subscription_id = ${sqlText(templateId)}`,
   );
   await ctx.query(
     `${series(count)} INSERT INTO fhirsub_sub_key (key, subscription_id)` +
@@ -388,8 +396,9 @@ export async function settleDatabase(ctx) {
   }
 }
 
-/** Deletes the Subscription rows whose id starts with prefix (and their events and keys). */
+/** Deletes the Subscription rows whose id starts with prefix (and their counters, events and keys). */
 export async function deleteSubscriptions(ctx, prefix) {
+  await ctx.query(`DELETE FROM fhirsub_sub_counter WHERE subscription_id LIKE ${sqlText(`${prefix}%`)}`);
   await ctx.query(`DELETE FROM fhirsub_event WHERE subscription_id LIKE ${sqlText(`${prefix}%`)}`);
   await ctx.query(`DELETE FROM fhirsub_sub_key WHERE subscription_id LIKE ${sqlText(`${prefix}%`)}`);
   await ctx.query(`DELETE FROM fhirsub_subscription WHERE id LIKE ${sqlText(`${prefix}%`)}`);
@@ -403,7 +412,7 @@ export async function deleteSubscriptions(ctx, prefix) {
 export async function seedEvents(ctx, subId, count, { batch = 100_000 } = {}) {
   for (let done = 0; done < count; done += batch) {
     const n = Math.min(batch, count - done);
-    const base = Number((await ctx.query(`SELECT events_since_start FROM fhirsub_subscription WHERE id = ${sqlText(subId)}`))[0][0]);
+    const base = Number((await ctx.query(`SELECT events_since_start FROM fhirsub_sub_counter WHERE subscription_id = ${sqlText(subId)}`))[0][0]);
     const now = Date.now();
     const changeId = `'seed-${subId}-' || CAST(n_.i + ${base} AS VARCHAR(20))`;
     const body = `'{"resourceType":"Patient","id":"seed-' || CAST(n_.i AS VARCHAR(20)) || '"}'`;
@@ -417,7 +426,7 @@ export async function seedEvents(ctx, subId, count, { batch = 100_000 } = {}) {
       `${series(n)} INSERT INTO fhirsub_event (subscription_id, event_number, change_id, created_ms)` +
         ` SELECT ${sqlText(subId)}, n_.i + ${base}, ${changeId}, ${now} FROM n_`,
     );
-    await ctx.query(`UPDATE fhirsub_subscription SET events_since_start = ${base + n} WHERE id = ${sqlText(subId)}`);
+    await ctx.query(`UPDATE fhirsub_sub_counter SET events_since_start = ${base + n} WHERE subscription_id = ${sqlText(subId)}`);
   }
 }
 

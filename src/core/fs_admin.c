@@ -16,8 +16,8 @@
 
 const fs_stmt_def_t fs_admin_statements[] = {
     { "fhirsub_admin_sub_list",
-      "SELECT " SUB_COLUMNS " FROM fhirsub_subscription WHERE owner = %s OR %s = ''"
-      " ORDER BY created_ms, id", NULL },
+      "SELECT " SUB_COLUMNS SUB_FROM " WHERE s.owner = %s OR %s = ''"
+      " ORDER BY s.created_ms, s.id", NULL },
     { "fhirsub_admin_grant_list",
       "SELECT g.id, g.owner, g.issued_ms, g.expires_ms, g.revoked_ms FROM fhirsub_grant g"
       " WHERE" GRANT_FILTER " ORDER BY g.issued_ms, g.id", NULL },
@@ -29,13 +29,13 @@ const fs_stmt_def_t fs_admin_statements[] = {
       "UPDATE fhirsub_grant SET revoked_ms = %lld"
       " WHERE owner = %s AND revoked_ms = 0 AND expires_ms > %lld", NULL },
     { "fhirsub_admin_backlog",
-      "SELECT s.id, s.owner, s.status, s.end_ms, s.events_since_start, s.last_delivery_ms,"
-      " s.last_bound_ms, COUNT(e.event_number),"
-      " COALESCE(SUM(CASE WHEN e.created_ms > s.last_delivery_ms THEN 1 ELSE 0 END), 0),"
+      "SELECT s.id, s.owner, s.status, s.end_ms, c.events_since_start, c.last_delivery_ms,"
+      " c.last_bound_ms, COUNT(e.event_number),"
+      " COALESCE(SUM(CASE WHEN e.created_ms > c.last_delivery_ms THEN 1 ELSE 0 END), 0),"
       " COALESCE(MIN(e.created_ms), 0)"
-      " FROM fhirsub_subscription s LEFT JOIN fhirsub_event e ON e.subscription_id = s.id"
-      " GROUP BY s.id, s.owner, s.status, s.end_ms, s.events_since_start,"
-      " s.last_delivery_ms, s.last_bound_ms, s.created_ms"
+      SUB_FROM " LEFT JOIN fhirsub_event e ON e.subscription_id = s.id"
+      " GROUP BY s.id, s.owner, s.status, s.end_ms, c.events_since_start,"
+      " c.last_delivery_ms, c.last_bound_ms, s.created_ms"
       " ORDER BY s.created_ms, s.id", NULL },
     { "fhirsub_admin_event_count_old",
       "SELECT COUNT(*) FROM fhirsub_event WHERE created_ms < %lld", NULL },
@@ -44,7 +44,8 @@ const fs_stmt_def_t fs_admin_statements[] = {
      * subscription that no longer exists have nobody to keep them. */
     { "fhirsub_admin_event_prune",
       "DELETE FROM fhirsub_event WHERE created_ms < %lld AND NOT EXISTS ("
-      " SELECT 1 FROM fhirsub_subscription s WHERE s.id = fhirsub_event.subscription_id"
+      " SELECT 1 FROM fhirsub_sub_counter s"
+      " WHERE s.subscription_id = fhirsub_event.subscription_id"
       " AND (fhirsub_event.event_number > s.events_since_start - CAST(%s AS BIGINT)"
       " OR (s.last_bound_ms >= %lld AND fhirsub_event.created_ms > s.last_delivery_ms)))",
       NULL },

@@ -16,6 +16,13 @@
     "s.id, s.status, s.shape, s.topic, s.criteria, s.filters, s.version_id"
 #define CANDIDATE_NCOLUMNS 7
 #define LIVE "status IN ('active', 'error')"
+/* The live subscriptions among a JSON array of ids, each looked up in the primary key. */
+#define LIVE_OF_SQLITE \
+    "SELECT id FROM fhirsub_subscription WHERE id IN (SELECT value FROM json_each(%s))" \
+    " AND " LIVE
+#define LIVE_OF_PG \
+    "SELECT id FROM fhirsub_subscription" \
+    " WHERE id = ANY (ARRAY(SELECT json_array_elements_text(CAST(%s AS json)))) AND " LIVE
 
 /* The candidates of a write (fs_event_candidate_subs): a topic's subscriptions, and the
  * classic ones whose criteria are the type or start with "Type?", through the (topic,
@@ -56,21 +63,20 @@ const fs_stmt_def_t fs_event_statements[] = {
       "INSERT INTO fhirsub_change (id, created_ms, resource_type, resource_id, version_id,"
       " interaction, request_method, request_url, response_status, body)"
       " VALUES (%s, %lld, %s, %s, %s, %s, %s, %s, %s, %s)", NULL },
-    /* Numbering, set-based: one statement numbers every subscription of a write (a JSON
-     * array of ids). SQLite: the first write of the transaction takes the database's
-     * write lock, so the insert reads exactly the counters the update moved. */
+    /* Numbering, set-based: one statement numbers every live subscription of a write (a
+     * JSON array of ids) in its narrow counter row (fhirsub_sub_counter). SQLite: the
+     * first write of the transaction takes the database's write lock, so the insert
+     * reads exactly the counters the update moved. */
     { "fhirsub_event_bump_set",
-      "UPDATE fhirsub_subscription SET events_since_start = events_since_start + 1"
-      " WHERE id IN (SELECT value FROM json_each(%s)) AND status IN ('active', 'error')",
-      "sqlite3" },
+      "UPDATE fhirsub_sub_counter SET events_since_start = events_since_start + 1"
+      " WHERE subscription_id IN (" LIVE_OF_SQLITE ")", "sqlite3" },
     { "fhirsub_event_insert_set",
       "INSERT INTO fhirsub_event (subscription_id, event_number, change_id, created_ms)"
-      " SELECT id, events_since_start, %s, %lld FROM fhirsub_subscription"
-      " WHERE id IN (SELECT value FROM json_each(%s)) AND status IN ('active', 'error')",
-      "sqlite3" },
+      " SELECT subscription_id, events_since_start, %s, %lld FROM fhirsub_sub_counter"
+      " WHERE subscription_id IN (" LIVE_OF_SQLITE ")", "sqlite3" },
     { "fhirsub_sub_list_live",
-      "SELECT " SUB_COLUMNS " FROM fhirsub_subscription"
-      " WHERE status IN ('active', 'error') ORDER BY id", NULL },
+      "SELECT " SUB_COLUMNS SUB_FROM " WHERE s.status IN ('active', 'error') ORDER BY s.id",
+      NULL },
     /* Candidates (above): all of them, when the write's keys are unknown, */
     { "fhirsub_sub_candidates",
       OF_TOPIC("") OF_TYPE("", CRITERIA_SQLITE), "sqlite3" },
@@ -82,29 +88,31 @@ const fs_stmt_def_t fs_event_statements[] = {
       "sqlite3" },
     { "fhirsub_sub_candidates_keyed_pg",
       OF_TOPIC(" AND keyed = 0") OF_TYPE(" AND keyed = 0", CRITERIA_PG) KEYED_PG, "pgsql" },
-    /* PostgreSQL: the row locks of every subscription of a batch, taken at once in one
-     * order for all writers (byte order of the id: the notifier's delivery marks go in
-     * strcmp order too), so that two recordings never wait for each other in a cycle.
-     * For a few ids "= ANY (ARRAY(...))": the generic plan looks them up in the primary
-     * key. For many a join: a row updated by the transaction it waited for is checked
-     * again, and against "= ANY" that walks the whole array (seconds at 10,000). */
+    /* PostgreSQL: the locks of the counter rows of every subscription of a batch, taken
+     * at once in one order for all writers (byte order of the id: the notifier's marks
+     * go in strcmp order too), so that two recordings never wait for each other in a
+     * cycle; a deletion takes the counter row first (fs_store_sub_delete). For a few ids
+     * "= ANY (ARRAY(...))": the generic plan looks them up in the primary key. For many
+     * a join: a row updated by the transaction it waited for is checked again, and
+     * against "= ANY" that walks the whole array (seconds at 10,000). */
     { "fhirsub_event_lock_set",
-      "SELECT id FROM fhirsub_subscription"
-      " WHERE id = ANY (ARRAY(SELECT json_array_elements_text(CAST(%s AS json))))"
-      " ORDER BY id COLLATE \"C\" FOR UPDATE", "pgsql" },
+      "SELECT subscription_id FROM fhirsub_sub_counter"
+      " WHERE subscription_id = ANY (ARRAY(SELECT json_array_elements_text(CAST(%s AS json))))"
+      " ORDER BY subscription_id COLLATE \"C\" FOR UPDATE", "pgsql" },
     { "fhirsub_event_lock_many",
-      "SELECT s.id FROM json_array_elements_text(CAST(%s AS json)) AS u(id)"
-      " JOIN fhirsub_subscription s ON s.id = u.id"
-      " ORDER BY s.id COLLATE \"C\" FOR UPDATE OF s", "pgsql" },
-    /* PostgreSQL: then one statement per write numbers its subscriptions (locked). */
+      "SELECT c.subscription_id FROM json_array_elements_text(CAST(%s AS json)) AS u(id)"
+      " JOIN fhirsub_sub_counter c ON c.subscription_id = u.id"
+      " ORDER BY c.subscription_id COLLATE \"C\" FOR UPDATE OF c", "pgsql" },
+    /* PostgreSQL: then one statement per write numbers its live subscriptions (locked):
+     * both arrays are InitPlans, each table looked up in its primary key. */
     { "fhirsub_event_number_set",
-      "WITH bumped AS (UPDATE fhirsub_subscription"
+      "WITH bumped AS (UPDATE fhirsub_sub_counter"
       " SET events_since_start = events_since_start + 1"
-      " WHERE id = ANY (ARRAY(SELECT json_array_elements_text(CAST(%s AS json))))"
-      " AND status IN ('active', 'error') RETURNING id, events_since_start)"
+      " WHERE subscription_id = ANY (ARRAY(" LIVE_OF_PG "))"
+      " RETURNING subscription_id, events_since_start)"
       " INSERT INTO fhirsub_event (subscription_id, event_number, change_id, created_ms)"
-      " SELECT id, events_since_start, %s, %lld FROM bumped RETURNING subscription_id",
-      "pgsql" },
+      " SELECT subscription_id, events_since_start, %s, %lld FROM bumped"
+      " RETURNING subscription_id", "pgsql" },
     /* Delivered at commit; the notifier rescans anyway, so a lost one only delays. */
     { "fhirsub_event_notify", "SELECT pg_notify(%s, %s)", "pgsql" },
     { NULL, NULL, NULL }

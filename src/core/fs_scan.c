@@ -25,7 +25,7 @@ const fs_stmt_def_t fs_scan_statements[] = {
     { "fhirsub_scan_events_sqlite",
       "SELECT j.key, s.events_since_start, " EVENT_COLUMNS
       " FROM json_each(%s) j"
-      " LEFT JOIN fhirsub_subscription s ON s.id = j.value ->> 0"
+      " LEFT JOIN fhirsub_sub_counter s ON s.subscription_id = j.value ->> 0"
       " LEFT JOIN fhirsub_event e ON e.subscription_id = j.value ->> 0"
       " AND e.event_number > j.value ->> 1"
       " AND e.event_number <= (j.value ->> 1) + (j.value ->> 2)"
@@ -37,8 +37,8 @@ const fs_stmt_def_t fs_scan_statements[] = {
      * still hashed the changes when one subscription held 10^6 events (140 ms). The
      * LIMITs (no more rows can match) keep the subqueries from being flattened. */
     { "fhirsub_scan_events_pgsql",
-      "SELECT j.k - 1, (SELECT s.events_since_start FROM fhirsub_subscription s"
-      " WHERE s.id = j.v ->> 0), " EVENT_COLUMNS
+      "SELECT j.k - 1, (SELECT s.events_since_start FROM fhirsub_sub_counter s"
+      " WHERE s.subscription_id = j.v ->> 0), " EVENT_COLUMNS
       " FROM json_array_elements(CAST(%s AS json)) WITH ORDINALITY AS j(v, k)"
       " LEFT JOIN LATERAL (SELECT e.event_number, e.created_ms, e.change_id"
       " FROM fhirsub_event e WHERE e.subscription_id = j.v ->> 0"
@@ -49,11 +49,13 @@ const fs_stmt_def_t fs_scan_statements[] = {
       " c.interaction, c.request_method, c.request_url, c.response_status, c.body"
       " FROM fhirsub_change c WHERE c.id = e.change_id LIMIT 1) c ON true", "pgsql" },
     { "fhirsub_scan_subs_sqlite",
-      "SELECT " SUB_COLUMNS " FROM fhirsub_subscription"
-      " WHERE id IN (SELECT value FROM json_each(%s))", "sqlite3" },
+      "SELECT " SUB_COLUMNS SUB_FROM " WHERE s.id IN (SELECT value FROM json_each(%s))",
+      "sqlite3" },
     { "fhirsub_scan_subs_pgsql",
-      "SELECT " SUB_COLUMNS " FROM fhirsub_subscription"
-      " WHERE id = ANY (ARRAY(SELECT json_array_elements_text(CAST(%s AS json))))",
+      "SELECT " SUB_COLUMNS SUB_FROM
+      " WHERE s.id = ANY (ARRAY(SELECT json_array_elements_text(CAST(%s AS json))))"
+      " AND c.subscription_id = ANY (ARRAY(SELECT json_array_elements_text("
+      "CAST(%s AS json))))",
       "pgsql" },
     { NULL, NULL, NULL }
 };
@@ -139,15 +141,18 @@ apr_status_t fs_scan_events_after(fs_store_t *store, apr_pool_t *p, fs_scan_read
 apr_status_t fs_scan_subs(fs_store_t *store, apr_pool_t *p, const apr_array_header_t *ids,
                           apr_hash_t **psubs)
 {
-    const char *args[1];
+    const char *args[2];
     apr_array_header_t *rows;
     apr_status_t rv;
     int i;
 
     *psubs = apr_hash_make(p);
     if (ids->nelts == 0) return APR_SUCCESS;
-    args[0] = fs_json_str_array(p, ids);
-    rv = fs_store_select(store, p, label(store, "fhirsub_scan_subs", p), 1, args,
+    /* PostgreSQL: the array for each table, so that both are looked up by key (else the
+     * generic plan hashed every counter row against the subscriptions found) */
+    args[0] = args[1] = fs_json_str_array(p, ids);
+    rv = fs_store_select(store, p, label(store, "fhirsub_scan_subs", p),
+                         strcmp(apr_dbd_name(store->driver), "pgsql") ? 1 : 2, args,
                          SUB_NCOLUMNS, &rows);
     for (i = 0; rv == APR_SUCCESS && i < rows->nelts; ++i) {
         fs_sub_t *s = fs_store_sub_from_row(p, APR_ARRAY_IDX(rows, i, const char **));

@@ -76,7 +76,8 @@ static const char *const schema_v1[] = {
     " body TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS fhirsub_change_created ON fhirsub_change (created_ms)",
     /* Gapless per-subscription numbering: (subscription_id, event_number) is the key
-     * and numbers come from fhirsub_subscription.events_since_start under its row lock. */
+     * and numbers come from the subscription's events_since_start under its row lock
+     * (fhirsub_sub_counter since v3). */
     "CREATE TABLE IF NOT EXISTS fhirsub_event ("
     " subscription_id VARCHAR(64) NOT NULL,"
     " event_number BIGINT NOT NULL,"
@@ -104,7 +105,30 @@ static const char *const schema_v2[] = {
     NULL
 };
 
-static const char *const *const schema_steps[] = { schema_v1, schema_v2 };
+/* v3: the counters that change per event (events_since_start) and per notifier mark
+ * (last_delivery_ms, last_bound_ms) move to a narrow row of their own: bumping them
+ * rewrote the wide subscription row, its resource JSON included (21 MB of PostgreSQL WAL
+ * per write matching 10,000 subscriptions). The values are copied, then the old columns
+ * dropped, so that nothing can read or bump a stale copy (a process of the previous
+ * version fails instead of numbering beside this one). apply_step locks the table on
+ * PostgreSQL first (lock_for_copy): no bump commits between the copy and the drop. */
+static const char *const schema_v3[] = {
+    "CREATE TABLE IF NOT EXISTS fhirsub_sub_counter ("
+    " subscription_id VARCHAR(64) PRIMARY KEY,"
+    " events_since_start BIGINT NOT NULL,"
+    " last_delivery_ms BIGINT NOT NULL,"
+    " last_bound_ms BIGINT NOT NULL)",
+    "INSERT INTO fhirsub_sub_counter (subscription_id, events_since_start,"
+    " last_delivery_ms, last_bound_ms)"
+    " SELECT id, events_since_start, last_delivery_ms, last_bound_ms"
+    " FROM fhirsub_subscription",
+    "ALTER TABLE fhirsub_subscription DROP COLUMN events_since_start",
+    "ALTER TABLE fhirsub_subscription DROP COLUMN last_delivery_ms",
+    "ALTER TABLE fhirsub_subscription DROP COLUMN last_bound_ms",
+    NULL
+};
+
+static const char *const *const schema_steps[] = { schema_v1, schema_v2, schema_v3 };
 
 #define FS_MIGRATE_ATTEMPTS 8
 
@@ -118,14 +142,19 @@ static const char *const *const schema_steps[] = { schema_v1, schema_v2 };
 const fs_stmt_def_t fs_store_statements[] = {
     { "fhirsub_schema_get", "SELECT version FROM fhirsub_schema WHERE id = 1", NULL },
     { "fhirsub_sub_insert",
-      "INSERT INTO fhirsub_subscription (" SUB_COLUMNS ") VALUES (%s, %s, %s, %s, %d,"
-      " %s, %s, %s, %s, %s, %lld, %lld, %lld, %lld, %s, %lld, %lld, %s, %lld, %lld,"
-      " %lld, %lld, %s)", NULL },
+      "INSERT INTO fhirsub_subscription (id, owner, status, channel_type, shape, topic,"
+      " criteria, filters, content, content_type, heartbeat_period, timeout, max_count,"
+      " end_ms, base_url, error, version_id, created_ms, updated_ms, resource)"
+      " VALUES (%s, %s, %s, %s, %d, %s, %s, %s, %s, %s, %lld, %lld, %lld, %lld, %s, %s,"
+      " %lld, %lld, %lld, %s)", NULL },
+    /* in the transaction of the subscription's insert: every subscription has one */
+    { "fhirsub_sub_counter_insert",
+      "INSERT INTO fhirsub_sub_counter (subscription_id, events_since_start,"
+      " last_delivery_ms, last_bound_ms) VALUES (%s, %lld, %lld, 0)", NULL },
     { "fhirsub_sub_get",
-      "SELECT " SUB_COLUMNS " FROM fhirsub_subscription WHERE id = %s", NULL },
+      "SELECT " SUB_COLUMNS SUB_FROM " WHERE s.id = %s", NULL },
     { "fhirsub_sub_list_owner",
-      "SELECT " SUB_COLUMNS " FROM fhirsub_subscription WHERE owner = %s"
-      " ORDER BY created_ms, id", NULL },
+      "SELECT " SUB_COLUMNS SUB_FROM " WHERE s.owner = %s ORDER BY s.created_ms, s.id", NULL },
     { "fhirsub_sub_update",
       "UPDATE fhirsub_subscription SET status = %s, channel_type = %s, shape = %d,"
       " topic = %s, criteria = %s, filters = %s, content = %s, content_type = %s,"
@@ -134,6 +163,9 @@ const fs_stmt_def_t fs_store_statements[] = {
       " WHERE id = %s AND version_id = %lld", NULL },
     { "fhirsub_sub_set_status",
       "UPDATE fhirsub_subscription SET status = %s WHERE id = %s AND status = %s", NULL },
+    /* A deletion takes the counter row first (fs_store_sub_delete says why). */
+    { "fhirsub_sub_counter_delete",
+      "DELETE FROM fhirsub_sub_counter WHERE subscription_id = %s", NULL },
     { "fhirsub_sub_delete",
       "DELETE FROM fhirsub_subscription WHERE id = %s AND owner = %s", NULL },
     { "fhirsub_event_delete_sub", "DELETE FROM fhirsub_event WHERE subscription_id = %s", NULL },
@@ -165,15 +197,16 @@ const fs_stmt_def_t fs_store_statements[] = {
       " INSERT INTO fhirsub_grant_subscription (grant_id, subscription_id)"
       " SELECT g.id, s.id FROM g, unnest(string_to_array(%s, ' ')) AS s(id)", "pgsql" },
     /* PostgreSQL: the same, and in the same round trip the subscriptions it names
-     * (their ids joined by spaces twice), so that issuing a token costs one round trip */
+     * (their ids joined by spaces three times: each table looked up by key), so that
+     * issuing a token costs one round trip */
     { "fhirsub_grant_insert_read_subs",
       "WITH c AS (SELECT set_config('synchronous_commit', 'off', true)),"
       " g AS (INSERT INTO fhirsub_grant (id, owner, issued_ms, expires_ms, revoked_ms)"
       " SELECT %s, %s, %lld, %lld, 0 FROM c RETURNING id),"
       " l AS (INSERT INTO fhirsub_grant_subscription (grant_id, subscription_id)"
       " SELECT g.id, s.id FROM g, unnest(string_to_array(%s, ' ')) AS s(id))"
-      " SELECT " SUB_COLUMNS " FROM fhirsub_subscription"
-      " WHERE id = ANY (string_to_array(%s, ' '))", "pgsql" },
+      " SELECT " SUB_COLUMNS SUB_FROM " WHERE s.id = ANY (string_to_array(%s, ' '))"
+      " AND c.subscription_id = ANY (string_to_array(%s, ' '))", "pgsql" },
     { "fhirsub_grant_link",
       "INSERT INTO fhirsub_grant_subscription (grant_id, subscription_id)"
       " VALUES (%s, %s)", NULL },
@@ -202,22 +235,37 @@ const fs_stmt_def_t fs_store_statements[] = {
       " WHERE e.subscription_id = %s AND e.event_number > CAST(%s AS BIGINT)"
       " ORDER BY e.event_number LIMIT CAST(%s AS BIGINT)", NULL },
     { "fhirsub_sub_mark_bound",
-      "UPDATE fhirsub_subscription SET last_bound_ms = CAST(%s AS BIGINT) WHERE id = %s", NULL },
-    /* Deliveries, set-based: a JSON array of [id, ms] (fs_store_sub_mark_delivered). */
-    { "fhirsub_sub_mark_delivered_sqlite",
-      "UPDATE fhirsub_subscription SET last_delivery_ms = d.ms,"
-      " status = CASE WHEN status = 'error' THEN 'active' ELSE status END,"
-      " error = CASE WHEN status = 'error' THEN '' ELSE error END"
+      "UPDATE fhirsub_sub_counter SET last_bound_ms = CAST(%s AS BIGINT)"
+      " WHERE subscription_id = %s", NULL },
+    /* Deliveries, set-based: a JSON array of [id, ms] (fs_store_sub_mark_delivered).
+     * First a subscription in error whose delivery moves on returns to active (the wide
+     * row is written only then), then the counters move; never back. PostgreSQL: the
+     * array once more, so that the rows are looked up by key. */
+    { "fhirsub_sub_mark_recovered_sqlite",
+      "UPDATE fhirsub_subscription SET status = 'active', error = ''"
       " FROM (SELECT value ->> 0 AS id, value ->> 1 AS ms FROM json_each(%s)) AS d"
-      " WHERE fhirsub_subscription.id = d.id AND last_delivery_ms < d.ms", "sqlite3" },
+      " WHERE fhirsub_subscription.id = d.id AND fhirsub_subscription.status = 'error'"
+      " AND EXISTS (SELECT 1 FROM fhirsub_sub_counter c"
+      " WHERE c.subscription_id = d.id AND c.last_delivery_ms < d.ms)", "sqlite3" },
+    { "fhirsub_sub_mark_delivered_sqlite",
+      "UPDATE fhirsub_sub_counter SET last_delivery_ms = d.ms"
+      " FROM (SELECT value ->> 0 AS id, value ->> 1 AS ms FROM json_each(%s)) AS d"
+      " WHERE fhirsub_sub_counter.subscription_id = d.id"
+      " AND fhirsub_sub_counter.last_delivery_ms < d.ms", "sqlite3" },
+    { "fhirsub_sub_mark_recovered_pgsql",
+      "UPDATE fhirsub_subscription s SET status = 'active', error = ''"
+      " FROM (SELECT v ->> 0 AS id, CAST(v ->> 1 AS BIGINT) AS ms"
+      " FROM json_array_elements(CAST(%s AS json)) AS v) AS d, fhirsub_sub_counter c"
+      " WHERE s.id = d.id AND c.subscription_id = d.id AND s.status = 'error'"
+      " AND c.last_delivery_ms < d.ms"
+      " AND s.id = ANY (ARRAY(SELECT v ->> 0"
+      " FROM json_array_elements(CAST(%s AS json)) AS v))", "pgsql" },
     { "fhirsub_sub_mark_delivered_pgsql",
-      "UPDATE fhirsub_subscription s SET last_delivery_ms = d.ms,"
-      " status = CASE WHEN s.status = 'error' THEN 'active' ELSE s.status END,"
-      " error = CASE WHEN s.status = 'error' THEN '' ELSE s.error END"
+      "UPDATE fhirsub_sub_counter c SET last_delivery_ms = d.ms"
       " FROM (SELECT v ->> 0 AS id, CAST(v ->> 1 AS BIGINT) AS ms"
       " FROM json_array_elements(CAST(%s AS json)) AS v) AS d"
-      " WHERE s.id = d.id AND s.last_delivery_ms < d.ms"
-      " AND s.id = ANY (ARRAY(SELECT v ->> 0"
+      " WHERE c.subscription_id = d.id AND c.last_delivery_ms < d.ms"
+      " AND c.subscription_id = ANY (ARRAY(SELECT v ->> 0"
       " FROM json_array_elements(CAST(%s AS json)) AS v))", "pgsql" },
     { "fhirsub_sub_mark_error",
       "UPDATE fhirsub_subscription SET status = 'error', error = %s"
@@ -226,19 +274,24 @@ const fs_stmt_def_t fs_store_statements[] = {
       "UPDATE fhirsub_subscription SET status = 'active', error = ''"
       " WHERE id = %s AND status = 'error'", NULL },
     { "fhirsub_sub_list_unbound",
-      "SELECT id, owner FROM fhirsub_subscription WHERE channel_type = 'websocket'"
-      " AND last_bound_ms < CAST(%s AS BIGINT) AND created_ms < CAST(%s AS BIGINT)"
-      " AND (shape = CAST(%s AS INTEGER) OR CAST(%s AS INTEGER) = 0)"
-      " ORDER BY created_ms LIMIT CAST(%s AS BIGINT)", NULL },
-    { "fhirsub_sub_delete_unbound",
-      "DELETE FROM fhirsub_subscription WHERE id = %s AND channel_type = 'websocket'"
-      " AND last_bound_ms < CAST(%s AS BIGINT) AND created_ms < CAST(%s AS BIGINT)", NULL },
+      "SELECT s.id, s.owner" SUB_FROM " WHERE s.channel_type = 'websocket'"
+      " AND c.last_bound_ms < CAST(%s AS BIGINT) AND s.created_ms < CAST(%s AS BIGINT)"
+      " AND (s.shape = CAST(%s AS INTEGER) OR CAST(%s AS INTEGER) = 0)"
+      " ORDER BY s.created_ms LIMIT CAST(%s AS BIGINT)", NULL },
+    /* the counter row first, under the condition again: a bind since the listing moved
+     * last_bound_ms (PostgreSQL checks the row it waited for once more) */
+    { "fhirsub_sub_counter_delete_unbound",
+      "DELETE FROM fhirsub_sub_counter WHERE subscription_id = %s"
+      " AND last_bound_ms < CAST(%s AS BIGINT) AND subscription_id IN (SELECT id"
+      " FROM fhirsub_subscription WHERE id = %s AND channel_type = 'websocket'"
+      " AND created_ms < CAST(%s AS BIGINT))", NULL },
+    { "fhirsub_sub_delete_id", "DELETE FROM fhirsub_subscription WHERE id = %s", NULL },
     /* ---- retention (fhirsub-notifier): reads find, short writes delete ---- */
     { "fhirsub_prune_subs",
-      "SELECT s.id, s.events_since_start, s.last_bound_ms, s.last_delivery_ms"
-      " FROM fhirsub_subscription s WHERE s.id > %s AND EXISTS"
-      " (SELECT 1 FROM fhirsub_event e WHERE e.subscription_id = s.id)"
-      " ORDER BY s.id LIMIT CAST(%s AS BIGINT)", NULL },
+      "SELECT c.subscription_id, c.events_since_start, c.last_bound_ms, c.last_delivery_ms"
+      " FROM fhirsub_sub_counter c WHERE c.subscription_id > %s AND EXISTS"
+      " (SELECT 1 FROM fhirsub_event e WHERE e.subscription_id = c.subscription_id)"
+      " ORDER BY c.subscription_id LIMIT CAST(%s AS BIGINT)", NULL },
     /* candidates: older than the age limit or beyond the count limit; never above
      * max_number, never created after keep_after (fs_prune_rule_t) */
     { "fhirsub_event_prune_find",
@@ -528,6 +581,21 @@ static apr_status_t run_ddl(fs_store_t *store, apr_pool_t *p, const char *sql,
     return APR_SUCCESS;
 }
 
+static int is_pgsql(const fs_store_t *store)
+{
+    return !strcmp(apr_dbd_name(store->driver), "pgsql");
+}
+
+/* v3 copies the counters, then drops their columns: on PostgreSQL no writer may bump
+ * one in between (its increment would be lost, the next number taken twice). SQLite's
+ * first write of the step takes the database's write lock anyway. */
+static apr_status_t lock_for_copy(fs_store_t *store, apr_pool_t *p, int step,
+                                  const char **perr)
+{
+    if (step != 3 || !is_pgsql(store)) return APR_SUCCESS;
+    return run_ddl(store, p, "LOCK TABLE fhirsub_subscription IN EXCLUSIVE MODE", perr);
+}
+
 static apr_status_t apply_step(fs_store_t *store, apr_pool_t *p, int step,
                                const char **perr)
 {
@@ -543,6 +611,7 @@ static apr_status_t apply_step(fs_store_t *store, apr_pool_t *p, int step,
     /* Re-read inside the transaction: another process may have migrated meanwhile. */
     rv = fs_store_schema_version(store, p, &current);
     if (rv == APR_SUCCESS && current < step) {
+        rv = lock_for_copy(store, p, step, perr);
         for (sql = schema_steps[step - 1]; *sql && rv == APR_SUCCESS; ++sql) {
             rv = run_ddl(store, p, *sql, perr);
         }
@@ -633,20 +702,23 @@ static fs_sub_t *sub_from_row(apr_pool_t *p, const char **c)
 
 apr_status_t fs_store_sub_insert(fs_store_t *store, apr_pool_t *p, const fs_sub_t *s)
 {
-    const char *args[SUB_NCOLUMNS] = {
+    const char *args[] = {
         s->id, s->owner, s->status, s->channel_type, i64(p, s->shape),
         s->topic ? s->topic : "", s->criteria, s->filters_json, s->content,
         s->content_type, i64(p, s->heartbeat_period), i64(p, s->timeout),
         i64(p, s->max_count), i64(p, fs_time_to_ms(s->end)), s->base_url,
-        i64(p, s->events_since_start), i64(p, fs_time_to_ms(s->last_delivery)),
         s->error ? s->error : "", i64(p, s->version_id), i64(p, fs_time_to_ms(s->created)),
-        i64(p, fs_time_to_ms(s->updated)), "0", s->resource_json
+        i64(p, fs_time_to_ms(s->updated)), s->resource_json
+    };
+    const char *counter[] = {
+        s->id, i64(p, s->events_since_start), i64(p, fs_time_to_ms(s->last_delivery))
     };
     apr_dbd_transaction_t *tx = NULL;
     apr_status_t rv;
 
     if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
-    rv = exec(store, p, "fhirsub_sub_insert", NULL, SUB_NCOLUMNS, args);
+    rv = exec(store, p, "fhirsub_sub_insert", NULL, sizeof(args) / sizeof(args[0]), args);
+    if (rv == APR_SUCCESS) rv = exec(store, p, "fhirsub_sub_counter_insert", NULL, 3, counter);
     if (rv == APR_SUCCESS) rv = fs_subkey_write(store, p, s);
     return tx_end(store, p, tx, rv);
 }
@@ -714,7 +786,8 @@ apr_status_t fs_store_sub_set_status(fs_store_t *store, apr_pool_t *p, const cha
     return exec(store, p, "fhirsub_sub_set_status", NULL, 3, args);
 }
 
-/* What belongs to a subscription being deleted: its events, grant links, index keys. */
+/* What belongs to a subscription being deleted, after its counter row and its own row:
+ * its events, grant links, index keys. */
 static apr_status_t delete_dependents(fs_store_t *store, apr_pool_t *p, const char *id)
 {
     static const char *const labels[] = {
@@ -738,7 +811,13 @@ apr_status_t fs_store_sub_delete(fs_store_t *store, apr_pool_t *p, const char *i
     int nrows = 0;
 
     if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
-    rv = exec(store, p, "fhirsub_sub_delete", &nrows, 2, args_owner);
+    /* The counter row first. PostgreSQL: a recording that holds its lock is waited for,
+     * and the events deleted below (a later statement, a later snapshot) then include
+     * the ones it made: none is left behind. A recording that comes after finds no
+     * counter row and numbers nothing. The notifier's marks lock counter rows before
+     * subscription rows too: one order, no deadlock. */
+    rv = exec(store, p, "fhirsub_sub_counter_delete", NULL, 1, args_owner);
+    if (rv == APR_SUCCESS) rv = exec(store, p, "fhirsub_sub_delete", &nrows, 2, args_owner);
     if (rv == APR_SUCCESS && nrows == 0) rv = APR_NOTFOUND;
     if (rv == APR_SUCCESS) rv = delete_dependents(store, p, id);
     return tx_end(store, p, tx, rv);
@@ -816,8 +895,8 @@ apr_status_t fs_store_grant_insert_read_subs(fs_store_t *store, apr_pool_t *p,
     if (strcmp(apr_dbd_name(store->driver), "pgsql") || !ids || !*ids) return APR_ENOTIMPL;
     {
         const char *args[] = { g->id, g->owner, i64(p, fs_time_to_ms(g->issued)),
-                               i64(p, fs_time_to_ms(g->expires)), ids, ids };
-        rv = select_rows(store, p, "fhirsub_grant_insert_read_subs", 6, args, SUB_NCOLUMNS,
+                               i64(p, fs_time_to_ms(g->expires)), ids, ids, ids };
+        rv = select_rows(store, p, "fhirsub_grant_insert_read_subs", 7, args, SUB_NCOLUMNS,
                          &rows);
     }
     for (i = 0; rv == APR_SUCCESS && i < rows->nelts; ++i) {
@@ -986,8 +1065,9 @@ static const char *deliveries_json(apr_pool_t *p, const fs_delivery_t *d, int n)
 }
 
 /* PostgreSQL: bookkeeping whose commit need not wait for the WAL flush (a lost one is
- * said again by the next delivery), its rows locked first in the event recorder's
- * order (fs_event_lock_subs): no deadlock with a recording. */
+ * said again by the next delivery), its counter rows locked first in the event
+ * recorder's order (fs_event_lock_subs), then the subscription rows of those in error
+ * (as a deletion: counter, then subscription): no deadlock. */
 static apr_status_t deliveries_prepare_pgsql(fs_store_t *store, apr_pool_t *p,
                                              const fs_delivery_t *d, int n)
 {
@@ -1004,7 +1084,7 @@ static apr_status_t deliveries_prepare_pgsql(fs_store_t *store, apr_pool_t *p,
 apr_status_t fs_store_sub_mark_delivered(fs_store_t *store, apr_pool_t *p,
                                          const fs_delivery_t *d, int n)
 {
-    int pg = !strcmp(apr_dbd_name(store->driver), "pgsql");
+    int pg = is_pgsql(store);
     apr_dbd_transaction_t *tx = NULL;
     const char *args[2];
     apr_status_t rv;
@@ -1016,7 +1096,10 @@ apr_status_t fs_store_sub_mark_delivered(fs_store_t *store, apr_pool_t *p,
     if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
     if (pg) rv = deliveries_prepare_pgsql(store, p, d, n);
     if (rv == APR_SUCCESS) {
-        /* pgsql: the array once more, so that the rows are looked up by key */
+        rv = exec(store, p, pg ? "fhirsub_sub_mark_recovered_pgsql"
+                               : "fhirsub_sub_mark_recovered_sqlite", NULL, pg ? 2 : 1, args);
+    }
+    if (rv == APR_SUCCESS) {
         rv = exec(store, p, pg ? "fhirsub_sub_mark_delivered_pgsql"
                                : "fhirsub_sub_mark_delivered_sqlite", NULL, pg ? 2 : 1, args);
     }
@@ -1061,15 +1144,17 @@ apr_status_t fs_store_sub_delete_unbound(fs_store_t *store, apr_pool_t *p, const
                                          apr_time_t before, int *pdeleted)
 {
     const char *ms = i64(p, fs_time_to_ms(before));
-    const char *args[] = { id, ms, ms };
+    const char *args[] = { id, ms, id, ms };
     apr_dbd_transaction_t *tx = NULL;
     apr_status_t rv;
     int nrows = 0;
 
     *pdeleted = 0;
     if (APR_SUCCESS != (rv = tx_start(store, p, &tx))) return rv;
-    /* the condition again: a bind since the listing keeps the subscription */
-    rv = exec(store, p, "fhirsub_sub_delete_unbound", &nrows, 3, args);
+    /* the condition again: a bind since the listing keeps the subscription; the counter
+     * row first, as in fs_store_sub_delete */
+    rv = exec(store, p, "fhirsub_sub_counter_delete_unbound", &nrows, 4, args);
+    if (rv == APR_SUCCESS && nrows > 0) rv = exec(store, p, "fhirsub_sub_delete_id", NULL, 1, args);
     if (rv == APR_SUCCESS && nrows > 0) rv = delete_dependents(store, p, id);
     rv = tx_end(store, p, tx, rv);
     if (rv == APR_SUCCESS) *pdeleted = nrows > 0;

@@ -13,7 +13,7 @@
 #include "fs_notify.h"
 #include "fs_sub.h"
 
-#define FS_SCHEMA_VERSION 2
+#define FS_SCHEMA_VERSION 3
 
 /* One prepared statement: a label (module prefixed, [a-z_] only since pgsql turns it
  * into PREPARE <label>) and SQL with apr_dbd %s markers. */

@@ -5,12 +5,16 @@
 
 #include "fs_store.h"
 
-/* The columns of fhirsub_subscription, in the order fs_store_sub_from_row reads. */
+/* The columns of a subscription, in the order fs_store_sub_from_row reads: its row (s)
+ * and its counters (c: fhirsub_sub_counter, the narrow row that events and the notifier's
+ * marks rewrite), as SUB_FROM joins them. Every subscription has its counter row. */
 #define SUB_COLUMNS \
-    "id, owner, status, channel_type, shape, topic, criteria, filters, content," \
-    " content_type, heartbeat_period, timeout, max_count, end_ms, base_url," \
-    " events_since_start, last_delivery_ms, error, version_id, created_ms," \
-    " updated_ms, last_bound_ms, resource"
+    "s.id, s.owner, s.status, s.channel_type, s.shape, s.topic, s.criteria, s.filters," \
+    " s.content, s.content_type, s.heartbeat_period, s.timeout, s.max_count, s.end_ms," \
+    " s.base_url, c.events_since_start, c.last_delivery_ms, s.error, s.version_id," \
+    " s.created_ms, s.updated_ms, c.last_bound_ms, s.resource"
+#define SUB_FROM \
+    " FROM fhirsub_subscription s JOIN fhirsub_sub_counter c ON c.subscription_id = s.id"
 #define SUB_NCOLUMNS 23
 
 /* Run a prepared statement; *pnrows (may be NULL) gets the rows it changed. */

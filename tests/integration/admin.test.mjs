@@ -166,22 +166,31 @@ describe('migrate and version on an empty database', () => {
   });
 
   test('migrate creates the schema, then finds it current', async () => {
-    assert.equal(await adminOk(['migrate'], { db: db() }), 'schema version 2 (was 0)\n');
+    assert.equal(await adminOk(['migrate'], { db: db() }), 'schema version 3 (was 0)\n');
     const tables = (await query(
       stack.db === 'pgsql'
         ? "SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'fhirsub%' ORDER BY 1"
         : "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY 1",
     )).map((r) => r[0]).sort();
-    assert.deepEqual(tables, ['fhirsub_change', 'fhirsub_event', 'fhirsub_grant', 'fhirsub_grant_subscription', 'fhirsub_schema', 'fhirsub_sub_key', 'fhirsub_subscription']);
-    assert.equal(await adminOk(['migrate'], { db: db() }), 'schema version 2: already current\n');
-    assert.deepEqual(await adminJson(['migrate'], { db: db() }), { schema_version: 2, previous_version: 2, changed: false });
-    assert.equal(await adminOk(['version'], { db: db() }), 'schema version 2 (current)\n');
-    assert.deepEqual(await adminJson(['version'], { db: db() }), { schema_version: 2, supported_version: 2, current: true });
+    assert.deepEqual(tables, ['fhirsub_change', 'fhirsub_event', 'fhirsub_grant', 'fhirsub_grant_subscription', 'fhirsub_schema', 'fhirsub_sub_counter', 'fhirsub_sub_key', 'fhirsub_subscription']);
+    assert.equal(await adminOk(['migrate'], { db: db() }), 'schema version 3: already current\n');
+    assert.deepEqual(await adminJson(['migrate'], { db: db() }), { schema_version: 3, previous_version: 3, changed: false });
+    assert.equal(await adminOk(['version'], { db: db() }), 'schema version 3 (current)\n');
+    assert.deepEqual(await adminJson(['version'], { db: db() }), { schema_version: 3, supported_version: 3, current: true });
     assert.deepEqual(await adminJson(['subscriptions'], { db: db() }), { subscriptions: [] });
     assert.equal(await adminOk(['grants'], { db: db() }), 'no live grants\n');
   });
 
-  test('migrate upgrades a schema version 1 database to 2 (the subscription filter index)', async () => {
+  // what version 2 had: the counters in the subscription row, no counter table
+  const V2_COUNTERS = ['events_since_start', 'last_delivery_ms', 'last_bound_ms'];
+  async function downgradeToV2() {
+    await query('DROP TABLE fhirsub_sub_counter');
+    for (const c of V2_COUNTERS) await query(`ALTER TABLE fhirsub_subscription ADD COLUMN ${c} BIGINT NOT NULL DEFAULT 0`);
+    await query('UPDATE fhirsub_schema SET version = 2');
+  }
+
+  test('migrate upgrades a schema version 1 database (the subscription filter index, then the counter table)', async () => {
+    await downgradeToV2();
     // what version 1 had: no key table, no keyed column, the (topic, status) index
     for (const ddl of [
       'DROP INDEX fhirsub_subscription_candidate',
@@ -191,10 +200,40 @@ describe('migrate and version on an empty database', () => {
       'UPDATE fhirsub_schema SET version = 1',
     ]) await query(ddl);
     assert.match(await adminOk(['version'], { db: db() }), /^schema version 1 \(older: upgrade it with `fhirsub-admin migrate`\)\n$/);
-    assert.deepEqual(await adminJson(['migrate'], { db: db() }), { schema_version: 2, previous_version: 1, changed: true });
+    assert.deepEqual(await adminJson(['migrate'], { db: db() }), { schema_version: 3, previous_version: 1, changed: true });
     assert.deepEqual((await query('SELECT COUNT(*) FROM fhirsub_sub_key')).map((r) => Number(r[0])), [0]);
     assert.deepEqual((await query('SELECT COUNT(*) FROM fhirsub_subscription WHERE keyed = 0')).map((r) => Number(r[0])), [0]);
-    assert.equal(await adminOk(['migrate'], { db: db() }), 'schema version 2: already current\n');
+    assert.deepEqual((await query('SELECT COUNT(*) FROM fhirsub_sub_counter')).map((r) => Number(r[0])), [0]);
+    assert.equal(await adminOk(['migrate'], { db: db() }), 'schema version 3: already current\n');
+  });
+
+  test('migrate upgrades a schema version 2 database to 3: the counters move to their own rows, values kept', async () => {
+    await downgradeToV2();
+    // a subscription of version 2, its counters in its row: 41 events, delivered and bound an hour ago
+    const hourAgo = Date.now() - HOUR_MS;
+    await query('INSERT INTO fhirsub_subscription (id, owner, status, channel_type, shape, topic, criteria, filters,'
+      + ' content, content_type, heartbeat_period, timeout, max_count, end_ms, base_url, error, version_id, created_ms,'
+      + ' updated_ms, resource, keyed, events_since_start, last_delivery_ms, last_bound_ms) VALUES'
+      + ` ('v2-sub', 'alice', 'active', 'websocket', 2, 'http://example.org/t', 'http://example.org/t', '[]',`
+      + ` 'id-only', 'application/fhir+json', 60, 0, 0, 0, 'http://x', '', 1, ${hourAgo - 5000}, ${hourAgo - 5000},`
+      + ` '{"resourceType":"Subscription","id":"v2-sub"}', 0, 41, ${hourAgo}, ${hourAgo + 1000})`);
+    assert.match(await adminOk(['version'], { db: db() }), /^schema version 2 \(older: upgrade it with `fhirsub-admin migrate`\)\n$/);
+    assert.deepEqual(await adminJson(['migrate'], { db: db() }), { schema_version: 3, previous_version: 2, changed: true });
+    assert.deepEqual(await query('SELECT subscription_id, events_since_start, last_delivery_ms, last_bound_ms FROM fhirsub_sub_counter'),
+      [['v2-sub', '41', String(hourAgo), String(hourAgo + 1000)]]);
+    // the old columns are gone: nothing reads or bumps a stale copy
+    for (const c of V2_COUNTERS) {
+      await assert.rejects(query(`SELECT ${c} FROM fhirsub_subscription`), `${c} dropped from fhirsub_subscription`);
+    }
+    // and the tool reads them from their new place
+    const [s] = (await adminJson(['backlog'], { db: db() })).subscriptions;
+    assert.equal(s.id, 'v2-sub');
+    assert.equal(s.events_since_start, 41);
+    assert.equal(Date.parse(s.last_delivery), hourAgo);
+    assert.equal(Date.parse(s.last_bound), hourAgo + 1000);
+    assert.equal(await adminOk(['migrate'], { db: db() }), 'schema version 3: already current\n');
+    await query("DELETE FROM fhirsub_sub_counter WHERE subscription_id = 'v2-sub'");
+    await query("DELETE FROM fhirsub_subscription WHERE id = 'v2-sub'");
   });
 
   test('as root, the SQLite files belong to the directory owner, not root', { skip: !isRoot() && 'not root' }, async (t) => {
@@ -207,11 +246,11 @@ describe('migrate and version on an empty database', () => {
   test('a schema newer than the tool is refused with a clear message', async () => {
     await query('UPDATE fhirsub_schema SET version = 99 WHERE id = 1');
     try {
-      await adminFails(['subscriptions'], 1, /schema version 99, newer than this fhirsub-admin's 2/, { db: db() });
-      await adminFails(['migrate'], 1, /schema version 99, newer than this software's 2/, { db: db() });
+      await adminFails(['subscriptions'], 1, /schema version 99, newer than this fhirsub-admin's 3/, { db: db() });
+      await adminFails(['migrate'], 1, /schema version 99, newer than this software's 3/, { db: db() });
       assert.equal(await adminOk(['version'], { db: db() }), 'schema version 99 (newer than this fhirsub-admin: upgrade it)\n');
     } finally {
-      await query('UPDATE fhirsub_schema SET version = 2 WHERE id = 1');
+      await query('UPDATE fhirsub_schema SET version = 3 WHERE id = 1');
     }
   });
 });
@@ -408,7 +447,7 @@ describe('backlog and prune', () => {
     await age(a, [1, 2, 3, 4]);
     await age(b, [1, 2, 3, 4]);
     // b is bound (refreshed now) and delivered up to event 2's creation
-    await stack.query(`UPDATE fhirsub_subscription SET last_bound_ms = ${Date.now()}, last_delivery_ms = ${base + 2000} WHERE id = ${sqlString(b)}`);
+    await stack.query(`UPDATE fhirsub_sub_counter SET last_bound_ms = ${Date.now()}, last_delivery_ms = ${base + 2000} WHERE subscription_id = ${sqlString(b)}`);
     const result = await adminJson(['prune', '--older-than', '3600', '--keep', '1']);
     assert.equal(result.keep, 1);
     assert.ok(Math.abs(Date.parse(result.created_before) - (Date.now() - HOUR_MS)) < 60_000, result.created_before);
@@ -438,7 +477,7 @@ describe('backlog and prune', () => {
     assert.deepEqual(await eventNumbers(a), []);
     assert.deepEqual(await eventNumbers(b), [3, 4, 5]);
     // b's binding is stale now: an hour and a half without a refresh
-    await stack.query(`UPDATE fhirsub_subscription SET last_bound_ms = ${Date.now() - 1.5 * HOUR_MS} WHERE id = ${sqlString(b)}`);
+    await stack.query(`UPDATE fhirsub_sub_counter SET last_bound_ms = ${Date.now() - 1.5 * HOUR_MS} WHERE subscription_id = ${sqlString(b)}`);
     await age(b, [5]);
     const result = await adminJson(['prune', '--older-than', '3600', '--keep', '0']);
     assert.deepEqual(
@@ -491,13 +530,13 @@ describe('command line and errors', () => {
     assert.match(out, /switches to the\s+owner of the database file/);
     assert.match(out, /exit status: 0 done, 1 runtime error/);
     assert.match(await adminOk(['prune', '--help'], { db: [] }), /--keep N/);
-    assert.match(await adminOk(['--version'], { db: [] }), /^fhirsub-admin \S+ \(schema version 2\)\n$/);
+    assert.match(await adminOk(['--version'], { db: [] }), /^fhirsub-admin \S+ \(schema version 3\)\n$/);
   });
 
   test('FHIRSUB_DB_DRIVER and FHIRSUB_DB_PARAMS select the database', async () => {
     const [, driver, , params] = dbArgs();
     const doc = await adminJson(['version'], { db: [], env: { FHIRSUB_DB_DRIVER: driver, FHIRSUB_DB_PARAMS: params } });
-    assert.equal(doc.schema_version, 2);
+    assert.equal(doc.schema_version, 3);
   });
 
   test('an unsupported driver exits 1 naming the supported ones', async () => {

@@ -747,10 +747,10 @@ describe('event delivery', () => {
     await record(sub.id);
     await nextMessage(ws);
     await waitFor(async () => {
-      const [[ms]] = await stack.query(`SELECT last_delivery_ms FROM fhirsub_subscription WHERE id = ${sqlString(sub.id)}`);
+      const [[ms]] = await stack.query(`SELECT last_delivery_ms FROM fhirsub_sub_counter WHERE subscription_id = ${sqlString(sub.id)}`);
       return Number(ms) >= before - 1000;
     }, { what: 'last_delivery_ms', timeoutMs: 5000 });
-    const [[bound]] = await stack.query(`SELECT last_bound_ms FROM fhirsub_subscription WHERE id = ${sqlString(sub.id)}`);
+    const [[bound]] = await stack.query(`SELECT last_bound_ms FROM fhirsub_sub_counter WHERE subscription_id = ${sqlString(sub.id)}`);
     assert.ok(Number(bound) > 0, 'last_bound_ms is set while bound');
     const res = await clients.alice.get(`Subscription/${sub.id}/$status`);
     assert.equal(res.status, 200, res.text);
@@ -817,7 +817,7 @@ describe('backpressure and misbehaving clients', () => {
     slow.write(wsFrame(`bind-with-token ${(await tokenFor('alice', slowSub.id)).token}`));
     const polite = await bindText((await tokenFor('alice', fastSub.id)).token, { url: nt2.url });
     await waitFor(async () => {
-      const [[t]] = await stack.query(`SELECT last_bound_ms FROM fhirsub_subscription WHERE id = ${sqlString(slowSub.id)}`);
+      const [[t]] = await stack.query(`SELECT last_bound_ms FROM fhirsub_sub_counter WHERE subscription_id = ${sqlString(slowSub.id)}`);
       return Number(t) > 0;
     }, { what: 'the slow client bound' });
     const from = nt2.logSize();

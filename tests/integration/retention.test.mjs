@@ -150,8 +150,8 @@ async function insertChange(createdMs = Date.now()) {
 /** An event of subId on an existing change, numbered as the recorder numbers. */
 function eventOnChange(subId, changeId, createdMs) {
   return [
-    `UPDATE fhirsub_subscription SET events_since_start = events_since_start + 1 WHERE id = ${sqlString(subId)}`,
-    `INSERT INTO fhirsub_event (subscription_id, event_number, change_id, created_ms) SELECT id, events_since_start, ${sqlString(changeId)}, ${createdMs} FROM fhirsub_subscription WHERE id = ${sqlString(subId)}`,
+    `UPDATE fhirsub_sub_counter SET events_since_start = events_since_start + 1 WHERE subscription_id = ${sqlString(subId)}`,
+    `INSERT INTO fhirsub_event (subscription_id, event_number, change_id, created_ms) SELECT subscription_id, events_since_start, ${sqlString(changeId)}, ${createdMs} FROM fhirsub_sub_counter WHERE subscription_id = ${sqlString(subId)}`,
   ];
 }
 
@@ -169,7 +169,7 @@ describe('retention limits', () => {
     // within retention every event stays, bound or not
     await severalPasses();
     assert.deepEqual(await storedNumbers(sub.id), [3, 4]);
-    const [[since]] = await stack.query(`SELECT events_since_start FROM fhirsub_subscription WHERE id = ${sqlString(sub.id)}`);
+    const [[since]] = await stack.query(`SELECT events_since_start FROM fhirsub_sub_counter WHERE subscription_id = ${sqlString(sub.id)}`);
     assert.equal(since, '4', 'the counter never moves back');
   });
 
@@ -223,7 +223,7 @@ describe('what pruning never removes', () => {
     await age(control.id, 2);
     // as if another client of it had been sent more recent ones: only the cursor here
     // keeps them (not the rule for subscriptions bound elsewhere)
-    await stack.query(`UPDATE fhirsub_subscription SET last_delivery_ms = ${Date.now() - HOUR_MS} WHERE id = ${sqlString(sub.id)}`);
+    await stack.query(`UPDATE fhirsub_sub_counter SET last_delivery_ms = ${Date.now() - HOUR_MS} WHERE subscription_id = ${sqlString(sub.id)}`);
     await untilStored(control.id, [], 'the unbound subscription\'s old events pruned');
     await severalPasses();
     assert.deepEqual(await storedNumbers(sub.id), [1, 2, 3, 4, 5, 6, 7, 8], 'nothing above the cursor pruned');
@@ -243,7 +243,7 @@ describe('what pruning never removes', () => {
     // events 1-2 from before that delivery, 3-4 from after it, all older than retention
     const now = Date.now();
     await stack.query(
-      `UPDATE fhirsub_subscription SET last_bound_ms = ${now}, last_delivery_ms = ${now - 2 * HOUR_MS} WHERE id = ${sqlString(sub.id)}`,
+      `UPDATE fhirsub_sub_counter SET last_bound_ms = ${now}, last_delivery_ms = ${now - 2 * HOUR_MS} WHERE subscription_id = ${sqlString(sub.id)}`,
     );
     await age(sub.id, 1);
     await age(sub.id, 3, 2);
@@ -251,7 +251,7 @@ describe('what pruning never removes', () => {
     await severalPasses();
     assert.deepEqual(await storedNumbers(sub.id), [3, 4], 'undelivered events stay while bound elsewhere');
     // bound longer ago than PruneBoundGrace (3600 s): no one is waiting for them
-    await stack.query(`UPDATE fhirsub_subscription SET last_bound_ms = ${now - 2 * HOUR_MS} WHERE id = ${sqlString(sub.id)}`);
+    await stack.query(`UPDATE fhirsub_sub_counter SET last_bound_ms = ${now - 2 * HOUR_MS} WHERE subscription_id = ${sqlString(sub.id)}`);
     await untilStored(sub.id, [], 'the rest pruned once the grace is over');
   });
 });

@@ -291,7 +291,7 @@ export async function fetchEvents(client, subId, { since, until, content } = {})
 }
 
 export async function dbEventsSinceStart(stack, subId) {
-  const rows = await stack.query(`SELECT events_since_start FROM fhirsub_subscription WHERE id = ${sqlString(subId)}`);
+  const rows = await stack.query(`SELECT events_since_start FROM fhirsub_sub_counter WHERE subscription_id = ${sqlString(subId)}`);
   assert.equal(rows.length, 1, `row of Subscription/${subId}`);
   return Number(rows[0][0]);
 }

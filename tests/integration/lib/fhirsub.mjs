@@ -349,9 +349,14 @@ const SUB_COLUMNS = [
   'heartbeat_period', 'max_count', 'end_ms', 'base_url', 'version_id', 'events_since_start',
 ];
 
-/** The fhirsub_subscription row of id as an object of strings, or null. */
+/** The counters live in fhirsub_sub_counter (one row per subscription), the rest in fhirsub_subscription. */
+const COUNTER_COLUMNS = new Set(['events_since_start', 'last_delivery_ms', 'last_bound_ms']);
+
+/** The fhirsub_subscription row of id, with its counters, as an object of strings, or null. */
 export async function subRow(stack, id) {
-  const rows = await stack.query(`SELECT ${SUB_COLUMNS.join(', ')} FROM fhirsub_subscription WHERE id = ${sqlString(id)}`);
+  const columns = SUB_COLUMNS.map((c) => (COUNTER_COLUMNS.has(c) ? `c.${c}` : `s.${c}`));
+  const rows = await stack.query(`SELECT ${columns.join(', ')} FROM fhirsub_subscription s`
+    + ` JOIN fhirsub_sub_counter c ON c.subscription_id = s.id WHERE s.id = ${sqlString(id)}`);
   if (!rows.length) return null;
   return Object.fromEntries(SUB_COLUMNS.map((c, i) => [c, rows[0][i]]));
 }

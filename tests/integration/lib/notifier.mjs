@@ -172,8 +172,8 @@ export async function recordEvent(stack, subId, { resourceType = 'Encounter', id
   const statements = [
     'BEGIN',
     `INSERT INTO fhirsub_change (id, created_ms, resource_type, resource_id, version_id, interaction, request_method, request_url, response_status, body) VALUES (${q(changeId)}, ${now}, ${q(resourceType)}, ${q(id)}, '1', ${q(interaction)}, ${q(method)}, ${q(url)}, ${q(status)}, ${q(interaction === 'delete' ? '' : resource)})`,
-    `UPDATE fhirsub_subscription SET events_since_start = events_since_start + 1 WHERE id = ${q(subId)}`,
-    `INSERT INTO fhirsub_event (subscription_id, event_number, change_id, created_ms) SELECT id, events_since_start, ${q(changeId)}, ${now} FROM fhirsub_subscription WHERE id = ${q(subId)}`,
+    `UPDATE fhirsub_sub_counter SET events_since_start = events_since_start + 1 WHERE subscription_id = ${q(subId)}`,
+    `INSERT INTO fhirsub_event (subscription_id, event_number, change_id, created_ms) SELECT subscription_id, events_since_start, ${q(changeId)}, ${now} FROM fhirsub_sub_counter WHERE subscription_id = ${q(subId)}`,
     ...(notify && stack.db === 'pgsql' ? [`SELECT pg_notify('fhirsub_event', ${q(subId)})`] : []),
     'COMMIT',
   ];
@@ -196,8 +196,8 @@ export async function recordEvents(stack, subId, n, { size = 100, notify = true 
   const sql = [
     'BEGIN',
     `${seq} INSERT INTO fhirsub_change (id, created_ms, resource_type, resource_id, version_id, interaction, request_method, request_url, response_status, body) SELECT '${prefix}-' || i, ${now}, 'Encounter', 'big-' || i, '1', 'update', 'PUT', 'Encounter/big-' || i, '200', '{"resourceType":"Encounter","id":"big-' || i || '","status":"' || ${pad} || '"}' FROM seq`,
-    `${seq} INSERT INTO fhirsub_event (subscription_id, event_number, change_id, created_ms) SELECT ${q(subId)}, (SELECT events_since_start FROM fhirsub_subscription WHERE id = ${q(subId)}) + i, '${prefix}-' || i, ${now} FROM seq`,
-    `UPDATE fhirsub_subscription SET events_since_start = events_since_start + ${n} WHERE id = ${q(subId)}`,
+    `${seq} INSERT INTO fhirsub_event (subscription_id, event_number, change_id, created_ms) SELECT ${q(subId)}, (SELECT events_since_start FROM fhirsub_sub_counter WHERE subscription_id = ${q(subId)}) + i, '${prefix}-' || i, ${now} FROM seq`,
+    `UPDATE fhirsub_sub_counter SET events_since_start = events_since_start + ${n} WHERE subscription_id = ${q(subId)}`,
     ...(notify && stack.db === 'pgsql' ? [`SELECT pg_notify('fhirsub_event', ${q(subId)})`] : []),
     'COMMIT',
   ].join(';\n');
