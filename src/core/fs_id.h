@@ -15,6 +15,11 @@
  * source does. */
 apr_status_t fs_id_new(const char **pid, apr_pool_t *p);
 
+/* fs_id_new's text for 16 bytes the caller drew from apr_generate_random_bytes (many at
+ * once, for ids made in bulk), in out[FS_ID_LEN + 1]; sets their version and variant
+ * bits. */
+void fs_id_format_v4(char *out, unsigned char *random16);
+
 /* A fresh id that sorts by creation time: a UUID version 7 (RFC 9562), the Unix time
  * of `now` in milliseconds in its first 48 bits, then 74 bits from the system CSPRNG,
  * so it stays unguessable. Ids made one after another land next to each other in a

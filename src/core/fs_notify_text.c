@@ -1,8 +1,10 @@
 #include <string.h>
+#include <apr_general.h>
 #include <apr_hash.h>
 #include <apr_strings.h>
 
 #include "fs_fhir.h"
+#include "fs_id.h"
 #include "fs_json.h"
 #include "fs_status.h"
 #include "fs_time.h"
@@ -14,6 +16,9 @@
 #define KEY_MAX 400
 /* Formatted instants kept (event timestamps: one per write, a few per scan). */
 #define INSTANTS 16
+/* Random bytes drawn at once for the status entries' urn:uuid: one getrandom() per 256
+ * Bundles instead of one each. */
+#define UUID_BYTES (16 * 256)
 
 /* A growing text buffer in a pool. */
 typedef struct text_t {
@@ -42,6 +47,8 @@ struct fs_notify_writer_t {
     apr_hash_t *changes;               /* "type\0id\0version" -> change_text_t* */
     text_t out;
     instant_t instants[INSTANTS];
+    unsigned char random[UUID_BYTES];
+    apr_size_t random_used;            /* UUID_BYTES = none left */
 };
 
 /* ---- text ----------------------------------------------------------------------- */
@@ -280,9 +287,10 @@ static void r4_status(fs_notify_writer_t *w, const fs_sub_t *sub, const char *ty
     text_t *t = &w->out;
     int i;
 
-    wrap(t, "{\"resourceType\":\"Parameters\",\"meta\":{\"profile\":[",
-         FS_URL_BACKPORT_STATUS_R4, "]},\"parameter\":[{\"name\":\"subscription\","
-         "\"valueReference\":{\"reference\":\"");
+    /* the profile: a constant with nothing to escape */
+    raw(t, "{\"resourceType\":\"Parameters\",\"meta\":{\"profile\":[\""
+           FS_URL_BACKPORT_STATUS_R4 "\"]},\"parameter\":[{\"name\":\"subscription\","
+           "\"valueReference\":{\"reference\":\"");
     sub_reference(t, sub);
     raw(t, "\"}}");
     if (sub->topic) wrap(t, ",{\"name\":\"topic\",\"valueCanonical\":", sub->topic, "}");
@@ -328,12 +336,32 @@ static void r5_status(fs_notify_writer_t *w, const fs_sub_t *sub, const char *ty
     raw(t, nevents > 0 ? "]}" : "}");
 }
 
+/* A fresh urn:uuid, as fs_status_urn_uuid makes them. */
+static void put_urn_uuid(fs_notify_writer_t *w)
+{
+    char id[FS_ID_LEN + 1];
+
+    if (w->random_used == UUID_BYTES) {
+        if (APR_SUCCESS != apr_generate_random_bytes(w->random, sizeof(w->random))) {
+            raw(&w->out, fs_status_urn_uuid(w->scratch));   /* its fallback */
+            return;
+        }
+        w->random_used = 0;
+    }
+    fs_id_format_v4(id, w->random + w->random_used);
+    w->random_used += 16;
+    raw(&w->out, "urn:uuid:");
+    raw(&w->out, id);
+}
+
 static void status_entry(fs_notify_writer_t *w, const fs_sub_t *sub, const char *type,
                          const fs_notify_event_t *events, int nevents, apr_time_t now)
 {
     text_t *t = &w->out;
 
-    wrap(t, "{\"fullUrl\":", fs_status_urn_uuid(w->scratch), ",\"resource\":");
+    raw(t, "{\"fullUrl\":\"");
+    put_urn_uuid(w);
+    raw(t, "\",\"resource\":");
     if (sub->shape == FS_SHAPE_BACKPORT) r4_status(w, sub, type, events, nevents, now);
     else r5_status(w, sub, type, events, nevents, now);
     if (sub->shape != FS_SHAPE_R5) {
@@ -366,6 +394,7 @@ fs_notify_writer_t *fs_notify_writer_make(apr_pool_t *p)
     apr_pool_create(&w->scratch, p);
     w->changes = apr_hash_make(p);
     text_init(&w->out, p, 4096);
+    w->random_used = UUID_BYTES;
     return w;
 }
 

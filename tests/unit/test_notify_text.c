@@ -5,6 +5,7 @@
  * events, and with values that need escaping; one writer is reused across
  * subscriptions and changes, as in a notifier scan job, so its cache is exercised. */
 #include <string.h>
+#include <apr_hash.h>
 #include <apr_strings.h>
 
 #include "fs_check.h"
@@ -79,6 +80,8 @@ static char *without_uuid(const char *text)
         at[i] = 'x';
     }
     ck_assert_int_eq(at[UUID_LEN], '"');
+    ck_assert_int_eq(text[at - copy + 14], '4');                    /* version 4 */
+    ck_assert_ptr_nonnull(strchr("89ab", text[at - copy + 19]));     /* RFC 4122 variant */
     return copy;
 }
 
@@ -214,6 +217,26 @@ START_TEST(cache_across_subscriptions_and_changes)
 }
 END_TEST
 
+/* Every Bundle gets its own urn:uuid, also past the writer's first batch of random
+ * bytes (256 ids). */
+START_TEST(fresh_uuid_per_bundle)
+{
+    fs_notify_writer_t *w = fs_notify_writer_make(pool);
+    apr_hash_t *seen = apr_hash_make(pool);
+    const fs_sub_t *sub = make_sub(FS_SHAPE_R5, "empty");
+    int i;
+
+    for (i = 0; i < 600; ++i) {
+        const char *text = NULL, *id;
+        fs_notify_text(w, sub, FS_NOTIFY_HEARTBEAT, NULL, 0, now, &text);
+        without_uuid(text);   /* checks its form */
+        id = apr_pstrndup(pool, strstr(text, UUID_PREFIX) + strlen(UUID_PREFIX), UUID_LEN);
+        ck_assert_msg(!apr_hash_get(seen, id, APR_HASH_KEY_STRING), "uuid %s twice", id);
+        apr_hash_set(seen, id, APR_HASH_KEY_STRING, id);
+    }
+}
+END_TEST
+
 /* The escaper against json-c for every byte value. */
 START_TEST(escape_like_json_c)
 {
@@ -247,6 +270,7 @@ static Suite *notify_text_suite(void)
     tcase_add_test(tc, request_fields_and_bodies);
     tcase_add_test(tc, escaped_values_error_and_end);
     tcase_add_test(tc, cache_across_subscriptions_and_changes);
+    tcase_add_test(tc, fresh_uuid_per_bundle);
     tcase_add_test(tc, escape_like_json_c);
     suite_add_tcase(s, tc);
     return s;
