@@ -476,6 +476,26 @@ static int scan_limit(int batch, apr_int64_t max_count)
     return (int)(((batch + m - 1) / m) * m);
 }
 
+static apr_status_t msg_cleanup(void *m)
+{
+    nt_msg_unref(m);
+    return APR_SUCCESS;
+}
+
+/* The Bundle as the message the service thread queues as it is, held by the job's pool
+ * (no copy there); NULL when out of memory. */
+static nt_msg_t *bundle_msg(apr_pool_t *p, const nt_scan_result_t *r,
+                            const nt_event_text_t *t, const char *text, apr_size_t size)
+{
+    nt_msg_t *m = nt_msg_new_event(text, size, r->sub_id);
+    if (!m) return NULL;
+    m->event_number = t->number;
+    m->nevents = t->nevents;
+    m->recorded = t->recorded;
+    apr_pool_cleanup_register(p, m, msg_cleanup, apr_pool_cleanup_null);
+    return m;
+}
+
 /* The events as Bundles of at most max_count, never spanning a binding's cursor. */
 static void build_bundles(apr_pool_t *p, fs_notify_writer_t *writer, nt_scan_result_t *r,
                           const nt_scan_item_t *item, const apr_array_header_t *events,
@@ -501,8 +521,11 @@ static void build_bundles(apr_pool_t *p, fs_notify_writer_t *writer, nt_scan_res
         t->recorded = evs[i].timestamp;
         /* written as text, the change's part once per job (fs_notify_text) */
         size = fs_notify_text(writer, r->sub, FS_NOTIFY_EVENT, evs + i, len, now, &text);
-        t->text = apr_pstrmemdup(p, text, size);
-        t->len = size;
+        if (!(t->msg = bundle_msg(p, r, t, text, size))) {
+            --r->events->nelts;   /* out of memory: the rest waits for the next scan */
+            r->more = 1;
+            return;
+        }
     }
 }
 

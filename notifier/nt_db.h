@@ -30,6 +30,7 @@
 #include "fs_store.h"
 #include "fs_sub.h"
 #include "nt_config.h"
+#include "nt_msg.h"
 
 typedef enum {
     NT_JOB_BIND,       /* verify a token, its grant and subscriptions; build handshakes */
@@ -48,6 +49,8 @@ typedef struct nt_scan_item_t {
                                      cursor of its bindings (nothing above it may go) */
     apr_int64_t max_count;        /* SCAN: events per Bundle as last seen (read size) */
     apr_array_header_t *cuts;     /* SCAN: apr_int64_t cursors of its bindings (nt_batch) */
+    struct nt_watch_t *watch;     /* SCAN, service thread only: the watch it was made for
+                                     (in flight until the result is applied: not freed) */
 } nt_scan_item_t;
 
 
@@ -68,8 +71,8 @@ typedef struct nt_event_text_t {
     apr_int64_t number;           /* ... and the highest (its events-since-start) */
     int nevents;                  /* how many events it carries */
     apr_time_t recorded;          /* when its oldest event was recorded */
-    const char *text;             /* the event-notification Bundle ... */
-    apr_size_t len;               /* ... of this many bytes */
+    nt_msg_t *msg;                /* the event-notification Bundle, ready to queue (built
+                                     on the worker; the job's pool holds a reference) */
 } nt_event_text_t;
 
 typedef struct nt_scan_result_t {

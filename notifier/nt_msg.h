@@ -22,18 +22,25 @@ typedef struct nt_msg_t {
     unsigned refs;            /* queues (and builders) holding it */
     size_t len;               /* payload bytes */
     nt_msg_kind_t kind;
-    char *sub_id;             /* event notifications: the subscription (for delivery
+    const char *sub_id;       /* event notifications: the subscription (for delivery
                                  accounting), else NULL */
+    char *sub_id_copy;        /* sub_id when nt_msg_set_event copied it (else it lies
+                                 in buf, after the payload) */
     apr_int64_t event_number; /* event notifications: the number, else 0 */
     int nevents;              /* event notifications: events carried (1 by default) */
     apr_time_t recorded;      /* event notifications: when the oldest was recorded, 0 =
                                  unknown */
-    unsigned char buf[];      /* LWS_PRE headroom, payload, NUL */
+    unsigned char buf[];      /* LWS_PRE headroom, payload, NUL (then sub_id, NUL) */
 } nt_msg_t;
 
 /* A message of kind NT_MSG_OTHER holding a copy of text[0..len), one reference; NULL
  * when out of memory. */
 nt_msg_t *nt_msg_new(const char *text, size_t len);
+
+/* An event notification of sub_id holding a copy of text[0..len), one reference, in
+ * one allocation (sub_id included); event_number, nevents and recorded are the
+ * caller's to set. NULL when out of memory. */
+nt_msg_t *nt_msg_new_event(const char *text, size_t len, const char *sub_id);
 
 /* Mark m as the event notification `number` of subscription sub_id (kind NT_MSG_EVENT). */
 void nt_msg_set_event(nt_msg_t *m, const char *sub_id, apr_int64_t number);

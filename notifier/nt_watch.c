@@ -147,6 +147,7 @@ static void add_scan_item(nt_job_t *job, nt_watch_t *w, apr_int64_t after)
     item->after = after;
     item->max_count = w->sub->max_count;
     item->cuts = cursor_cuts(job->pool, w);
+    item->watch = w;
     w->dirty = 0;
     w->inflight = 1;
 }
@@ -240,11 +241,7 @@ static void deliver(nt_watch_t *w, const nt_scan_result_t *r)
     for (b = w->bindings; b; b = b->watch_next) b->held = 0;
     for (i = 0; i < r->events->nelts; ++i) {
         const nt_event_text_t *ev = &APR_ARRAY_IDX(r->events, i, nt_event_text_t);
-        nt_msg_t *m = nt_msg_new(ev->text, ev->len);
-        if (!m) return;
-        nt_msg_set_event(m, w->sub_id, ev->number);
-        m->nevents = ev->nevents;
-        m->recorded = ev->recorded;
+        nt_msg_t *m = ev->msg;   /* the job's until it is freed: queues take their own */
         for (b = w->bindings; b; b = b->watch_next) {
             /* cursors only grow: each binding gets each event once, in order; one that
              * finds its queue full waits (blocked) and later reads on from its cursor */
@@ -256,7 +253,6 @@ static void deliver(nt_watch_t *w, const nt_scan_result_t *r)
             b->cursor = ev->number;
             b->last_sent = now;
         }
-        nt_msg_unref(m);
     }
 }
 
@@ -264,10 +260,10 @@ void nt_watch_scan_done(nt_server_t *srv, nt_job_t *job)
 {
     int i;
 
+    /* one result per item, in their order; each item's watch is still there (in flight) */
     for (i = 0; !job->unavailable && job->scans && i < job->scans->nelts; ++i) {
         const nt_scan_result_t *r = &APR_ARRAY_IDX(job->scans, i, nt_scan_result_t);
-        nt_watch_t *w = nt_watch_get(srv, r->sub_id);
-        if (!w) continue;
+        nt_watch_t *w = APR_ARRAY_IDX(job->items, i, nt_scan_item_t).watch;
         if (r->gone) {
             while (w->bindings) {
                 nt_session_binding_lost(w->bindings, "subscription-deleted",
@@ -281,9 +277,7 @@ void nt_watch_scan_done(nt_server_t *srv, nt_job_t *job)
     }
     /* in flight until here, so no watch went away while its result was applied */
     for (i = 0; i < job->items->nelts; ++i) {
-        const nt_scan_item_t *item = &APR_ARRAY_IDX(job->items, i, nt_scan_item_t);
-        nt_watch_t *w = nt_watch_get(srv, item->sub_id);
-        if (!w) continue;
+        nt_watch_t *w = APR_ARRAY_IDX(job->items, i, nt_scan_item_t).watch;
         w->inflight = 0;
         if (job->unavailable) {
             w->dirty = 1;          /* the next PollInterval tries again */

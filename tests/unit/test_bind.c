@@ -164,6 +164,25 @@ START_TEST(msg_payload)
 }
 END_TEST
 
+/* An event message built in one piece: payload, then its subscription id. */
+START_TEST(msg_event_in_one_piece)
+{
+    nt_msg_t *m = nt_msg_new_event("{\"resourceType\":\"Bundle\"}", 26, "fanout-17");
+    ck_assert_ptr_nonnull(m);
+    ck_assert_uint_eq(m->len, 26);
+    ck_assert_str_eq((const char *)nt_msg_payload(m), "{\"resourceType\":\"Bundle\"}");
+    ck_assert_str_eq(m->sub_id, "fanout-17");
+    ck_assert_ptr_eq(m->sub_id, (const char *)nt_msg_payload(m) + 27);
+    ck_assert_int_eq(m->kind, NT_MSG_EVENT);
+    ck_assert_int_eq(m->nevents, 1);
+    ck_assert_uint_eq(m->refs, 1);
+    nt_msg_set_event(m, "other", 3);   /* a copy of its own from then on */
+    ck_assert_str_eq(m->sub_id, "other");
+    ck_assert_int_eq(m->event_number, 3);
+    nt_msg_unref(m);
+}
+END_TEST
+
 START_TEST(queue_fifo)
 {
     nt_queue_t q;
@@ -539,6 +558,7 @@ static Suite *bind_suite(void)
 
     tc = fs_check_tcase("send queue");
     tcase_add_test(tc, msg_payload);
+    tcase_add_test(tc, msg_event_in_one_piece);
     tcase_add_test(tc, queue_fifo);
     tcase_add_test(tc, queue_bounds);
     tcase_add_test(tc, queue_watermarks);
