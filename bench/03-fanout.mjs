@@ -47,7 +47,16 @@ async function layoutB(ctx, cleanups, { clients }) {
   const tokens = tokenFile(await seedTokens(ctx, ids));
   cleanups.push(tokens.cleanup);
   // one writer: each write records N events; concurrent ones would only queue on the lock
-  return runWsload(ctx, { clients, tokens: tokens.file, http: 'httpd', writes: K, rate: 0, writers: 1, rssPid: ctx.nt.pid, timeout: 240, drain: 60 });
+  const walBefore = await walPosition(ctx);
+  const r = await runWsload(ctx, { clients, tokens: tokens.file, http: 'httpd', writes: K, rate: 0, writers: 1, rssPid: ctx.nt.pid, timeout: 240, drain: 60 });
+  if (walBefore !== null) r.wal_bytes = (await walPosition(ctx)) - walBefore;
+  return r;
+}
+
+/** PostgreSQL: the WAL written so far (bytes), null on SQLite. */
+async function walPosition(ctx) {
+  if (ctx.db !== 'pgsql') return null;
+  return Number((await ctx.query("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"))[0][0]);
 }
 
 function reportRate(label, r, base, extraTargets = []) {
@@ -96,6 +105,12 @@ await withStack({ clients: N }, async (ctx, cleanups) => {
   all.push(b);
   reportRate(`(b) ${N} subscriptions bound once, each write matching all`, b, one);
   reportRss(`(b) ${N} subscriptions bound once`, b, idle);
+  if (b.wal_bytes !== undefined) {
+    report({
+      item: '3', name: `(b) PostgreSQL WAL per write matching ${N} (binds, recording, delivery marks)`, value: b.wal_bytes / K / 1e6, unit: 'MB',
+      targets: [], commands: [b.command], note: `${(b.wal_bytes / 1e6).toFixed(1)} MB of WAL during the whole run of ${K} writes (pg_current_wal_lsn before and after)`,
+    });
+  }
 });
 const plain = all[1];
 const cert = await selfSignedCert();
