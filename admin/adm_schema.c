@@ -66,8 +66,10 @@ const adm_cmd_t adm_cmd_migrate = {
     "migrate", ADM_NEEDS_DB_CREATE, adm_no_options, 0, 0, run_migrate,
     "migrate",
     "    Create the schema, or upgrade it to this version's; print the version.\n"
-    "    Safe while httpd runs (each step is one transaction). A SQLite file is\n"
-    "    created when missing; its directory must exist.",
+    "    Safe while httpd runs (each step is one transaction), but processes of an\n"
+    "    older release stop recording once the schema passes theirs (version 3 moved\n"
+    "    the counters): upgrade the module, the notifier and this tool together. A\n"
+    "    SQLite file is created when missing; its directory must exist.",
 };
 
 const adm_cmd_t adm_cmd_version = {
